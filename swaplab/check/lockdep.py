@@ -1,0 +1,103 @@
+"""A lockdep-like validator, subscribed to the lock API's hooks.
+
+Per task it keeps the stack of held locks (``task.held_locks``) and reports:
+
+* ``lock-recursion``: the holder takes a lock again (both acquisition sites,
+  as the kernel's "possible recursive locking detected" splat prints them);
+* ``lock-not-held``: ``lockdep_assert_held()`` on a lock the task does not hold;
+* ``hang``: a lock held by another task that nobody can release in a
+  sequential run (the kernel would spin or sleep forever).
+
+Lock-order checking (the class dependency graph) lives in ``LockOrder`` below.
+"""
+
+from __future__ import annotations
+
+from swaplab.check.findings import report
+from swaplab.kernel import locking
+from swaplab.kernel.locking import caller_name, lock_t, task_struct
+
+
+class Lockdep:
+    """The validator installed while checking is on."""
+
+    def __init__(self) -> None:
+        self.order = LockOrder()
+
+    def acquire(self, lock: lock_t, task: task_struct, trylock: bool) -> None:
+        lock.acquire_site = caller_name(3)
+        held = task.held_locks
+        if held and not trylock:
+            self.order.check(held, lock, task)
+        held.append(lock)
+
+    def release(self, lock: lock_t, task: task_struct) -> None:
+        held = task.held_locks
+        if held and held[-1] is lock:
+            held.pop()
+            return
+        for i in range(len(held) - 1, -1, -1):
+            if held[i] is lock:
+                del held[i]
+                return
+        if lock.owner is None:
+            report("lock-not-held", f"unlock of {lock.name}, which is not locked", depth=3)
+        elif lock.owner is not task:
+            report("lock-not-held", f"unlock of {lock.name} held by {lock.owner}", depth=3)
+
+    def busy(self, lock: lock_t, task: task_struct) -> None:
+        site = caller_name(4)
+        if lock.owner is task:
+            report("lock-recursion",
+                   f"possible recursive locking detected: {task} is trying to acquire "
+                   f"lock {lock.name} at {site} but task is already holding lock "
+                   f"{lock.name} at {lock.acquire_site} (self-deadlock)", depth=4)
+        else:
+            report("hang", f"{task} waits forever for {lock.name} held by {lock.owner} "
+                   f"(taken at {lock.acquire_site})", depth=4)
+        # The model goes on as if the lock had been granted.
+        if lock in task.held_locks:
+            task.held_locks.remove(lock)
+
+    def assert_held(self, lock: lock_t, task: task_struct) -> None:
+        report("lock-not-held", f"lockdep_assert_held({lock.name}) failed: "
+               + (f"held by {lock.owner}" if lock.owner else "not locked"), depth=3)
+
+
+class LockOrder:
+    """Class dependency graph: an edge A -> B when B is taken while A is held."""
+
+    def __init__(self) -> None:
+        self.edges: dict[str, set[str]] = {}
+
+    def check(self, held: list[lock_t], lock: lock_t, task: task_struct) -> None:
+        new = lock.key.name
+        for h in held:
+            a = h.key.name
+            if a == new:
+                continue          # same class: recursion or _nested, handled elsewhere
+            succ = self.edges.setdefault(a, set())
+            if new in succ:
+                continue
+            if self._reaches(new, a):
+                report("lock-order", f"possible circular locking dependency: {task} "
+                       f"takes {new} while holding {a}, but {a} was taken while "
+                       f"holding {new} before", depth=4)
+            succ.add(new)
+
+    def _reaches(self, src: str, dst: str) -> bool:
+        seen = {src}
+        stack = [src]
+        while stack:
+            n = stack.pop()
+            if n == dst:
+                return True
+            for m in sorted(self.edges.get(n, ())):
+                if m not in seen:
+                    seen.add(m)
+                    stack.append(m)
+        return False
+
+
+def install(on: bool) -> None:
+    locking.install_lock_hooks(Lockdep() if on else None)

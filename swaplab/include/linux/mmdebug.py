@@ -1,0 +1,82 @@
+"""include/linux/mmdebug.h and asm-generic/bug.h: WARN_ON and VM_WARN_ON*.
+
+Each returns its condition, as the kernel macros do, so modeled code can
+write ``if WARN_ON_ONCE(not si): return``.  When the condition holds and
+checking is on, a ``vm-warn`` finding is recorded naming the modeled
+function and slot.  ``VM_BUG_ON*`` would oops the kernel; the model records
+the same finding kind (with "BUG" in the message) and goes on, so that one
+run can show everything that follows.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from swaplab.check.findings import log, report
+
+
+def _once(depth: int) -> bool:
+    frame = sys._getframe(depth)
+    key = (frame.f_code.co_filename, frame.f_lineno)
+    if key in log.warned_once:
+        return False
+    log.warned_once.add(key)
+    return True
+
+
+def _describe(what: str, obj: Any) -> str:
+    if obj is None:
+        return what
+    return f"{what}: {obj!r}"
+
+
+def WARN_ON(cond: Any, what: str = "WARN_ON") -> bool:
+    if cond and log.mode:
+        report("vm-warn", what, depth=2)
+    return bool(cond)
+
+
+def WARN_ON_ONCE(cond: Any, what: str = "WARN_ON_ONCE") -> bool:
+    if cond and log.mode and _once(2):
+        report("vm-warn", what, depth=2)
+    return bool(cond)
+
+
+def VM_WARN_ON(cond: Any, what: str = "VM_WARN_ON") -> bool:
+    if cond and log.mode:
+        report("vm-warn", what, depth=2)
+    return bool(cond)
+
+
+def VM_WARN_ON_ONCE(cond: Any, what: str = "VM_WARN_ON_ONCE") -> bool:
+    if cond and log.mode and _once(2):
+        report("vm-warn", what, depth=2)
+    return bool(cond)
+
+
+def VM_WARN_ON_FOLIO(cond: Any, folio: Any, what: str = "VM_WARN_ON_FOLIO") -> bool:
+    if cond and log.mode:
+        report("vm-warn", _describe(what, folio), depth=2)
+    return bool(cond)
+
+
+def VM_WARN_ON_ONCE_FOLIO(cond: Any, folio: Any, what: str = "VM_WARN_ON_ONCE_FOLIO") -> bool:
+    if cond and log.mode and _once(2):
+        report("vm-warn", _describe(what, folio), depth=2)
+    return bool(cond)
+
+
+def VM_BUG_ON(cond: Any, what: str = "VM_BUG_ON") -> bool:
+    if cond and log.mode:
+        report("vm-warn", "BUG: " + what, depth=2)
+    return bool(cond)
+
+
+def VM_BUG_ON_FOLIO(cond: Any, folio: Any, what: str = "VM_BUG_ON_FOLIO") -> bool:
+    if cond and log.mode:
+        report("vm-warn", "BUG: " + _describe(what, folio), depth=2)
+    return bool(cond)
+
+
+BUG_ON = VM_BUG_ON

@@ -1,0 +1,234 @@
+"""The one lock API of the model (harness: kernel/locking, include/linux/spinlock.h).
+
+Every lock the modeled code takes -- cluster locks, ``si->lock``,
+``swap_lock``, the folio lock, page-table locks, mutexes -- is an object of
+:class:`lock_t` taken and released through the functions below.  They do
+three things:
+
+* keep the owner, so ``spin_trylock`` fails on a held lock and
+  ``lockdep_assert_held`` can be answered;
+* call the installed validator (``swaplab.check.lockdep``), if checking is
+  on, on every acquire and release: recursion, order and not-held rules are
+  its business, not the modeled code's;
+* give the interleaving explorer its switch points: a contended lock and
+  ``cond_resched()`` call the installed scheduler hook.
+
+Sequentially, with checking off, a lock is one attribute test and one store.
+
+Design note: a lock taken again by its holder is a self-deadlock in the
+kernel.  The model cannot spin forever, so the validator records a
+``lock-recursion`` finding (the lockdep splat) and the acquisition goes on
+as if it had succeeded; in strict mode the finding raises instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Protocol
+
+
+class task_struct:
+    """struct task_struct, as far as locks and CPUs need it."""
+
+    __slots__ = ("pid", "comm", "cpu", "held_locks", "pending_signal", "mm",
+                 "files", "__weakref__")
+
+    def __init__(self, pid: int, comm: str, cpu: int = 0) -> None:
+        self.pid = pid
+        self.comm = comm
+        self.cpu = cpu
+        self.held_locks: list[lock_t] = []     # lockdep's per-task held-lock stack
+        self.pending_signal = False
+        self.mm: Any = None
+        self.files: list[Any] = []
+
+    def __repr__(self) -> str:
+        return f"{self.comm}/{self.pid}"
+
+
+class lock_class_key:
+    """A lockdep class: every lock of one kind (all cluster locks) shares one."""
+
+    __slots__ = ("name", "sleeping")
+
+    def __init__(self, name: str, sleeping: bool = False) -> None:
+        self.name = name
+        self.sleeping = sleeping
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class lock_t:
+    """A lock: spinlock_t, struct mutex, a folio's PG_locked bit, a local_lock_t."""
+
+    __slots__ = ("owner", "key", "name", "acquire_site", "subclass", "irq")
+
+    def __init__(self, key: lock_class_key, name: str | None = None) -> None:
+        self.owner: task_struct | None = None
+        self.key = key
+        self.name = name or key.name
+        self.acquire_site: str | None = None
+        self.subclass = 0
+        self.irq = False
+
+    def __repr__(self) -> str:
+        return f"<{self.name} held by {self.owner}>" if self.owner else f"<{self.name}>"
+
+
+_spinlock_keys: dict[str, lock_class_key] = {}
+
+
+def _key(name: str, sleeping: bool) -> lock_class_key:
+    key = _spinlock_keys.get(name)
+    if key is None:
+        key = _spinlock_keys[name] = lock_class_key(name, sleeping)
+    return key
+
+
+def spinlock_t(name: str) -> lock_t:
+    """``spin_lock_init()``: the lockdep class is the name, as with the kernel's static key."""
+    return lock_t(_key(name, False), name)
+
+
+def mutex(name: str) -> lock_t:
+    """``DEFINE_MUTEX()`` / ``mutex_init()``."""
+    return lock_t(_key(name, True), name)
+
+
+class LockHooks(Protocol):
+    """What a lock validator implements (see swaplab.check.lockdep)."""
+
+    def acquire(self, lock: lock_t, task: task_struct, trylock: bool) -> None: ...
+    def release(self, lock: lock_t, task: task_struct) -> None: ...
+    def busy(self, lock: lock_t, task: task_struct) -> None: ...
+    def assert_held(self, lock: lock_t, task: task_struct) -> None: ...
+
+
+class SchedHooks(Protocol):
+    """What an interleaving explorer implements: the switch points."""
+
+    def wait_for_lock(self, lock: lock_t, task: task_struct) -> bool: ...
+    def cond_resched(self, task: task_struct) -> None: ...
+
+
+# The running task, the installed validator and scheduler.  Set through
+# set_current(), install_lock_hooks() and install_sched_hooks() only.
+_current: task_struct = task_struct(1, "swaplab")
+_hooks: LockHooks | None = None
+_sched: SchedHooks | None = None
+
+
+def get_current() -> task_struct:
+    """``current``."""
+    return _current
+
+
+def set_current(task: task_struct) -> None:
+    global _current
+    _current = task
+
+
+def install_lock_hooks(hooks: LockHooks | None) -> None:
+    global _hooks
+    _hooks = hooks
+
+
+def install_sched_hooks(hooks: SchedHooks | None) -> None:
+    global _sched
+    _sched = hooks
+
+
+def smp_processor_id() -> int:
+    return _current.cpu
+
+
+def _busy(lock: lock_t) -> None:
+    """Slow path of an acquire: the lock has an owner."""
+    task = _current
+    if lock.owner is not task and _sched is not None:
+        if _sched.wait_for_lock(lock, task):
+            return
+    if _hooks is not None:
+        _hooks.busy(lock, task)
+
+
+def _acquire(lock: lock_t) -> None:
+    if lock.owner is not None:
+        _busy(lock)
+    lock.owner = _current
+    if _hooks is not None:
+        _hooks.acquire(lock, _current, False)
+
+
+def _release(lock: lock_t) -> None:
+    if _hooks is not None:
+        _hooks.release(lock, _current)
+    lock.owner = None
+
+
+def spin_lock(lock: lock_t) -> None:
+    if lock.owner is not None:
+        _busy(lock)
+    lock.owner = _current
+    if _hooks is not None:
+        _hooks.acquire(lock, _current, False)
+
+
+def spin_lock_nested(lock: lock_t, subclass: int) -> None:
+    """Take a second lock of a class already held (lockdep ``_nested`` annotation)."""
+    lock.subclass = subclass
+    spin_lock(lock)
+
+
+def spin_unlock(lock: lock_t) -> None:
+    if _hooks is not None:
+        _hooks.release(lock, _current)
+    lock.subclass = 0
+    lock.owner = None
+
+
+def spin_trylock(lock: lock_t) -> bool:
+    if lock.owner is not None:
+        return False
+    lock.owner = _current
+    if _hooks is not None:
+        _hooks.acquire(lock, _current, True)
+    return True
+
+
+def spin_lock_irq(lock: lock_t) -> None:
+    spin_lock(lock)
+    lock.irq = True
+
+
+def spin_unlock_irq(lock: lock_t) -> None:
+    lock.irq = False
+    spin_unlock(lock)
+
+
+mutex_lock = _acquire
+mutex_unlock = _release
+local_lock = _acquire
+local_unlock = _release
+
+
+def lockdep_assert_held(lock: lock_t) -> None:
+    """Assert that the current task holds ``lock`` (a ``lock-not-held`` finding if not)."""
+    if _hooks is not None and lock.owner is not _current:
+        _hooks.assert_held(lock, _current)
+
+
+def spin_is_locked(lock: lock_t) -> bool:
+    return lock.owner is not None
+
+
+def cond_resched() -> None:
+    """A preemption point: the explorer may switch tasks here."""
+    if _sched is not None:
+        _sched.cond_resched(_current)
+
+
+def caller_name(depth: int = 2) -> str:
+    """Name of the function ``depth`` frames up (for lock acquisition sites)."""
+    return sys._getframe(depth).f_code.co_name

@@ -1,0 +1,176 @@
+"""mm/swap_state.c: the swap cache.
+
+The swap cache *is* the swap table (mm/swap_table.py): a folio is in the
+swap cache iff ``folio.PG_swapcache``, ``folio.swap`` is its first entry, and
+every table word of its slots points to it.  Since phase II patch 12
+(T14F) the ``SWAP_HAS_CACHE`` bit of each slot is set and cleared in the
+same cluster-lock critical section as the table word (invariant I2).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from swaplab.include.linux.errno import EEXIST, ENOENT
+from swaplab.include.linux.mmdebug import (VM_WARN_ON_FOLIO, VM_WARN_ON_ONCE,
+                                           VM_WARN_ON_ONCE_FOLIO)
+from swaplab.include.linux.swap import SWAPFILE_CLUSTER, swap_count
+from swaplab.include.linux.swapops import swp_offset
+from swaplab.kernel.dup import folio, folio_get, folio_ref_add, folio_ref_sub
+from swaplab.kernel.locking import lockdep_assert_held
+from swaplab.mm.swap import (__swap_entry_to_cluster, __swap_entry_to_info,
+                             swap_cluster_info, swap_cluster_lock,
+                             swap_cluster_unlock)
+from swaplab.mm.swap_table import (__swap_table_get, __swap_table_set,
+                                   folio_to_swp_tb, shadow_swp_to_tb,
+                                   swap_table_get, swp_tb_is_folio,
+                                   swp_tb_is_shadow, swp_tb_to_folio,
+                                   swp_tb_to_shadow)
+from swaplab.mm.vmstat import NR_FILE_PAGES, NR_SWAPCACHE, node_stat_mod_folio
+
+
+def swap_cache_get_folio(entry: int) -> folio | None:
+    """Look up the swap cache; take a reference on the folio found.
+
+    Context: the caller pins the device.  The folio is returned unlocked:
+    the caller locks it and re-checks folio_matches_swap_entry().
+    Return: the folio or None.
+    """
+    ci = __swap_entry_to_cluster(entry)
+    swp_tb = swap_table_get(ci, swp_offset(entry) % SWAPFILE_CLUSTER)
+    if type(swp_tb) is not folio:
+        return None
+    f: folio = swp_tb  # type: ignore[assignment]
+    folio_get(f)
+    return f
+
+
+def swap_cache_has_folio(entry: int) -> bool:
+    ci = __swap_entry_to_cluster(entry)
+    return swp_tb_is_folio(swap_table_get(ci, swp_offset(entry) % SWAPFILE_CLUSTER))
+
+
+def swap_cache_get_shadow(entry: int) -> int | None:
+    """The workingset shadow of an uncached slot, if its folio left one."""
+    ci = __swap_entry_to_cluster(entry)
+    return swp_tb_to_shadow(swap_table_get(ci, swp_offset(entry) % SWAPFILE_CLUSTER))
+
+
+def swap_cache_add_folio(folio: folio, entry: int, shadowp: list[Any] | None,
+                         alloc: bool) -> int:
+    """Add a folio to the swap cache at ``entry``.
+
+    ``alloc`` is True when called from folio_alloc_swap(): the allocator
+    already set SWAP_HAS_CACHE; otherwise (swap-in) the slots must have a
+    swap count and get their cache bit here.
+
+    Context: Caller must ensure the folio is locked, swap-backed and not in
+    the swap cache, and pin the device; ``entry`` is aligned to the folio.
+    Return: 0, -EEXIST (another folio caches a slot), -ENOENT (no table, or
+    a slot without swap count).
+    """
+    if __debug__:
+        VM_WARN_ON_ONCE_FOLIO(folio.PG_locked.owner is None, folio, "swap_cache_add_folio: not locked")
+        VM_WARN_ON_ONCE_FOLIO(folio.PG_swapcache, folio, "swap_cache_add_folio: already in swap cache")
+        VM_WARN_ON_ONCE_FOLIO(not folio.PG_swapbacked, folio, "swap_cache_add_folio: not swap-backed")
+    nr_pages = 1 << folio.order
+    si = __swap_entry_to_info(entry)
+    offset = swp_offset(entry)
+    ci_start = offset % SWAPFILE_CLUSTER
+    ci_end = ci_start + nr_pages
+    swap_map = si.swap_map  # type: ignore[union-attr]
+    shadow = None
+    ci = swap_cluster_lock(si, offset)  # type: ignore[arg-type]
+    if ci.table is None:
+        swap_cluster_unlock(ci)
+        return -ENOENT
+    for ci_off in range(ci_start, ci_end):
+        swp_tb = __swap_table_get(ci, ci_off)
+        if type(swp_tb) is folio:
+            swap_cluster_unlock(ci)
+            return -EEXIST
+        if not alloc and not swap_count(swap_map[offset + ci_off - ci_start]):  # type: ignore[index]
+            swap_cluster_unlock(ci)
+            return -ENOENT
+        if swp_tb_is_shadow(swp_tb):
+            shadow = swp_tb
+    for ci_off in range(ci_start, ci_end):
+        if not alloc:
+            __swapcache_set_cached(si, ci, entry + ci_off - ci_start)  # type: ignore[arg-type]
+        __swap_table_set(ci, ci_off, folio_to_swp_tb(folio))
+    swap_cluster_unlock(ci)
+    folio_ref_add(folio, nr_pages)
+    folio.PG_swapcache = True
+    folio.swap = entry
+    node_stat_mod_folio(folio, NR_FILE_PAGES, nr_pages)
+    node_stat_mod_folio(folio, NR_SWAPCACHE, nr_pages)
+    if shadowp is not None:
+        shadowp[0] = shadow
+    return 0
+
+
+def __swap_cache_del_folio(ci: swap_cluster_info, folio: folio, entry: int,
+                           shadow: int | None) -> None:
+    """Remove a folio from the swap cache, leaving ``shadow`` (or NULL) in its slots.
+
+    Slots whose swap count is 0 are freed right here.
+
+    Context: Caller must hold ci->lock and ensure the folio is locked, in the
+    swap cache and not under writeback.
+    """
+    if __debug__:
+        lockdep_assert_held(ci.lock)
+        VM_WARN_ON_ONCE_FOLIO(folio.PG_locked.owner is None, folio, "__swap_cache_del_folio: not locked")
+        VM_WARN_ON_ONCE_FOLIO(not folio.PG_swapcache, folio, "__swap_cache_del_folio: not in swap cache")
+        VM_WARN_ON_ONCE_FOLIO(folio.PG_writeback, folio, "__swap_cache_del_folio: under writeback")
+    si = __swap_entry_to_info(entry)
+    nr_pages = 1 << folio.order
+    ci_start = swp_offset(entry) % SWAPFILE_CLUSTER
+    new_tb = shadow_swp_to_tb(shadow) if shadow else 0
+    for ci_off in range(ci_start, ci_start + nr_pages):
+        old = __swap_table_get(ci, ci_off)
+        if __debug__:
+            VM_WARN_ON_FOLIO(swp_tb_to_folio(old) is not folio, folio,
+                             "swap table word does not point to the folio being deleted")
+        __swap_table_set(ci, ci_off, new_tb)
+    if not ci.table:
+        # The model's sparse table never shrinks in place: start a new one
+        # once empty, so a used cluster costs a few bytes, not 512 words.
+        ci.table = {}
+    folio.swap = 0
+    folio.PG_swapcache = False
+    node_stat_mod_folio(folio, NR_FILE_PAGES, -nr_pages)
+    node_stat_mod_folio(folio, NR_SWAPCACHE, -nr_pages)
+    __swapcache_clear_cached(si, ci, entry, nr_pages)  # type: ignore[arg-type]
+
+
+def swap_cache_del_folio(folio: folio) -> None:
+    """Remove a folio from the swap cache and drop the cache's references.
+
+    Context: Caller must ensure the folio is locked, in the swap cache and
+    not under writeback.
+    """
+    entry = folio.swap
+    ci = swap_cluster_lock(__swap_entry_to_info(entry), swp_offset(entry))  # type: ignore[arg-type]
+    __swap_cache_del_folio(ci, folio, entry, None)
+    swap_cluster_unlock(ci)
+    folio_ref_sub(folio, 1 << folio.order)
+
+
+def __swap_cache_clear_shadow(entry: int, nr_ents: int) -> None:
+    """Clear shadows of slots being freed.  Context: their cluster lock is held."""
+    ci = __swap_entry_to_cluster(entry)
+    table = ci.table
+    if not table:
+        return
+    ci_off = swp_offset(entry) % SWAPFILE_CLUSTER
+    for off in range(ci_off, ci_off + nr_ents):
+        swp_tb = table.get(off, 0)
+        if swp_tb:
+            if __debug__:
+                VM_WARN_ON_ONCE(type(swp_tb) is folio, "freeing a slot still in the swap cache")
+            del table[off]
+
+
+# Linked at the end of the module (see mm/swapfile.py).
+from swaplab.mm.swapfile import __swapcache_clear_cached, __swapcache_set_cached  # noqa: E402
