@@ -1,0 +1,3 @@
+from swaplab.cli.main import main
+
+main()

@@ -1,0 +1,132 @@
+"""Structural invariants of the swap subsystem (spec §7.1: I2, I3, I6-I9).
+
+``check_swap_invariants()`` walks every device and returns what is broken
+as ``(kind, message, entry)`` triples (kinds ``cluster-accounting`` and
+``cache-mismatch``); ``report_swap_invariants()`` turns them into findings.
+It is a full walk: cheap for the small devices of tests and fuzz programs.
+The reference ledger (counts against owners) builds on it.
+"""
+
+from __future__ import annotations
+
+from swaplab.check.findings import report
+from swaplab.include.linux.swap import (SWAP_HAS_CACHE, SWAP_MAP_BAD, SWAP_NR_ORDERS,
+                                        SWAP_USAGE_OFFLIST_BIT, SWAPFILE_CLUSTER,
+                                        SWP_USED, SWP_WRITEOK, swap_info_struct)
+from swaplab.kernel.dup import folio, list_for_each_entry
+from swaplab.mm import swapfile
+from swaplab.mm.swap import (CLUSTER_FLAG_DISCARD, CLUSTER_FLAG_FRAG, CLUSTER_FLAG_FREE,
+                             CLUSTER_FLAG_FULL, CLUSTER_FLAG_NAMES, CLUSTER_FLAG_NONE,
+                             CLUSTER_FLAG_NONFULL, swap_info)
+
+Problem = tuple[str, str, tuple[int, int] | None]
+
+
+def _list_membership(si: swap_info_struct) -> dict[int, tuple[int, int]]:
+    """cluster idx -> (flag the list implies, order of the list)."""
+    member: dict[int, tuple[int, int]] = {}
+    heads = [(CLUSTER_FLAG_FREE, 0, si.free_clusters), (CLUSTER_FLAG_FULL, 0, si.full_clusters),
+             (CLUSTER_FLAG_DISCARD, 0, si.discard_clusters)]
+    for o in range(SWAP_NR_ORDERS):
+        heads.append((CLUSTER_FLAG_NONFULL, o, si.nonfull_clusters[o]))
+        heads.append((CLUSTER_FLAG_FRAG, o, si.frag_clusters[o]))
+    for flag, order, head in heads:
+        for ci in list_for_each_entry(head):
+            member[ci.idx] = (flag, order)
+    return member
+
+
+def check_device(si: swap_info_struct) -> list[Problem]:
+    out: list[Problem] = []
+    swap_map = si.swap_map
+    assert swap_map is not None and si.cluster_info is not None
+    member = _list_membership(si)
+    inuse = 0
+    for ci in si.cluster_info:
+        start = ci.idx * SWAPFILE_CLUSTER
+        count = 0
+        for off in range(start, start + SWAPFILE_CLUSTER):
+            if off >= si.max:
+                count += 1              # pseudo-slots past the end count as used
+                continue
+            ent = swap_map[off]
+            if ent:
+                count += 1
+                if ent != SWAP_MAP_BAD:
+                    inuse += 1
+            tb = ci.table.get(off - start, 0) if ci.table else 0
+            cached = bool(ent & SWAP_HAS_CACHE) and ent != SWAP_MAP_BAD
+            if cached != (type(tb) is folio):
+                out.append(("cache-mismatch",
+                            f"slot byte {ent:#04x} but swap table word {tb!r}", (si.type, off)))
+            if type(tb) is folio:
+                f = tb
+                if not f.PG_swapcache or not (f.swap <= swapfile.swp_entry(si.type, off)
+                                              < f.swap + (1 << f.order)):
+                    out.append(("cache-mismatch",
+                                f"table word points to {f!r} which does not cache this slot",
+                                (si.type, off)))
+            if not ent and tb:
+                out.append(("cache-mismatch", f"free slot with table word {tb!r}", (si.type, off)))
+        where = (si.type, start)
+        if count != ci.count:
+            out.append(("cluster-accounting",
+                        f"cluster {ci.idx} count {ci.count} but {count} slots in use", where))
+        flag, order = member.get(ci.idx, (CLUSTER_FLAG_NONE, 0))
+        if ci.flags != flag:
+            out.append(("cluster-accounting", f"cluster {ci.idx} flag "
+                        f"{CLUSTER_FLAG_NAMES[ci.flags]} but on the "
+                        f"{CLUSTER_FLAG_NAMES[flag]} list", where))
+        elif flag in (CLUSTER_FLAG_NONFULL, CLUSTER_FLAG_FRAG) and order != ci.order:
+            out.append(("cluster-accounting", f"cluster {ci.idx} of order {ci.order} "
+                        f"on a list of order {order}", where))
+        if ci.flags == CLUSTER_FLAG_FREE and (ci.count or ci.table is not None):
+            out.append(("cluster-accounting",
+                        f"free cluster {ci.idx} has count {ci.count} or a table", where))
+        if ci.count and ci.table is None:
+            out.append(("cluster-accounting", f"used cluster {ci.idx} has no table", where))
+        if ci.flags == CLUSTER_FLAG_FULL and ci.count != SWAPFILE_CLUSTER:
+            out.append(("cluster-accounting", f"full cluster {ci.idx} has count {ci.count}", where))
+        if ci.flags == CLUSTER_FLAG_NONE and ci.lock.owner is None:
+            out.append(("cluster-accounting", f"cluster {ci.idx} is off every list", where))
+    if inuse != swapfile.swap_usage_in_pages(si):
+        out.append(("cluster-accounting",
+                    f"type {si.type}: inuse_pages {swapfile.swap_usage_in_pages(si)} "
+                    f"but {inuse} slots in use", None))
+    on_avail = swapfile.plist_node_in(si, swapfile.swap_avail_head)
+    should = bool(si.flags & SWP_WRITEOK) and swapfile.swap_usage_in_pages(si) < si.pages
+    if on_avail != should:
+        out.append(("cluster-accounting", f"type {si.type}: on the avail list={on_avail} "
+                    f"but WRITEOK and not full={should}", None))
+    if bool(si.inuse_pages & SWAP_USAGE_OFFLIST_BIT) == on_avail and si.flags & SWP_WRITEOK:
+        out.append(("cluster-accounting",
+                    f"type {si.type}: SWAP_USAGE_OFFLIST_BIT disagrees with the avail list", None))
+    return out
+
+
+def check_swap_invariants() -> list[Problem]:
+    out: list[Problem] = []
+    total = free = 0
+    for si in swap_info:
+        if si is None or not si.flags & SWP_USED or si.swap_map is None:
+            continue
+        out.extend(check_device(si))
+        if si.flags & SWP_WRITEOK:
+            total += si.pages
+            free += si.pages - swapfile.swap_usage_in_pages(si)
+        else:
+            free -= swapfile.swap_usage_in_pages(si)
+    if total != swapfile.total_swap_pages:
+        out.append(("cluster-accounting",
+                    f"total_swap_pages {swapfile.total_swap_pages}, devices sum to {total}", None))
+    if free != swapfile.nr_swap_pages.counter:
+        out.append(("cluster-accounting",
+                    f"nr_swap_pages {swapfile.nr_swap_pages.counter}, devices give {free}", None))
+    return out
+
+
+def report_swap_invariants() -> int:
+    problems = check_swap_invariants()
+    for kind, msg, entry in problems:
+        report(kind, msg, function="check_swap_invariants", entry=entry)
+    return len(problems)

@@ -1,0 +1,52 @@
+"""The ``swaplab`` command.
+
+Exit status: 0 success / no finding, 1 findings, 2 bad input (click's usage
+errors exit 2 as well).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from swaplab.errors import InvalidScenario
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """swaplab: an executable model of the Linux swap entry lifecycle."""
+
+
+@cli.command()
+def demo() -> None:
+    """A guided run: swapon, swap-out, fork, swap-in, teardown, with every slot shown."""
+    from swaplab.cli.demo import demo as run_demo
+    sys.exit(run_demo())
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--quick", is_flag=True, help="Smaller sizes (for tests); numbers are not the targets'.")
+def bench(as_json: bool, quick: bool) -> None:
+    """Measure the model's speed and memory (the issue targets)."""
+    from swaplab.bench import run_bench
+    result = run_bench(quick=quick)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        for key, value in sorted(result.items()):
+            click.echo(f"{key:36} {value}")
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except InvalidScenario as e:
+        click.echo(f"swaplab: {e}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
