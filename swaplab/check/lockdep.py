@@ -33,6 +33,8 @@ class Lockdep:
 
     def release(self, lock: lock_t, task: task_struct) -> None:
         held = task.held_locks
+        if lock.nest:
+            return
         if held and held[-1] is lock:
             held.pop()
             return
@@ -55,9 +57,7 @@ class Lockdep:
         else:
             report("hang", f"{task} waits forever for {lock.name} held by {lock.owner} "
                    f"(taken at {lock.acquire_site})", depth=4)
-        # The model goes on as if the lock had been granted.
-        if lock in task.held_locks:
-            task.held_locks.remove(lock)
+        # The model goes on as if the lock had been granted (see locking._busy).
 
     def assert_held(self, lock: lock_t, task: task_struct) -> None:
         report("lock-not-held", f"lockdep_assert_held({lock.name}) failed: "

@@ -62,10 +62,11 @@ class lock_class_key:
 class lock_t:
     """A lock: spinlock_t, struct mutex, a folio's PG_locked bit, a local_lock_t."""
 
-    __slots__ = ("owner", "key", "name", "acquire_site", "subclass", "irq")
+    __slots__ = ("owner", "key", "name", "acquire_site", "subclass", "irq", "nest")
 
     def __init__(self, key: lock_class_key, name: str | None = None) -> None:
         self.owner: task_struct | None = None
+        self.nest = 0           # re-acquisitions by the holder (a self-deadlock in C)
         self.key = key
         self.name = name or key.name
         self.acquire_site: str | None = None
@@ -144,11 +145,17 @@ def smp_processor_id() -> int:
 
 
 def _busy(lock: lock_t) -> None:
-    """Slow path of an acquire: the lock has an owner."""
+    """Slow path of an acquire: the lock has an owner.
+
+    The holder taking it again would deadlock; the model counts the
+    re-acquisition so that the matching unlock leaves the lock held.
+    """
     task = _current
     if lock.owner is not task and _sched is not None:
         if _sched.wait_for_lock(lock, task):
             return
+    if lock.owner is task:
+        lock.nest += 1
     if _hooks is not None:
         _hooks.busy(lock, task)
 
@@ -164,6 +171,9 @@ def _acquire(lock: lock_t) -> None:
 def _release(lock: lock_t) -> None:
     if _hooks is not None:
         _hooks.release(lock, _current)
+    if lock.nest:
+        lock.nest -= 1
+        return
     lock.owner = None
 
 
@@ -184,6 +194,9 @@ def spin_lock_nested(lock: lock_t, subclass: int) -> None:
 def spin_unlock(lock: lock_t) -> None:
     if _hooks is not None:
         _hooks.release(lock, _current)
+    if lock.nest:
+        lock.nest -= 1
+        return
     lock.subclass = 0
     lock.owner = None
 

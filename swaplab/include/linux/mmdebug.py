@@ -3,9 +3,12 @@
 Each returns its condition, as the kernel macros do, so modeled code can
 write ``if WARN_ON_ONCE(not si): return``.  When the condition holds and
 checking is on, a ``vm-warn`` finding is recorded naming the modeled
-function and slot.  ``VM_BUG_ON*`` would oops the kernel; the model records
-the same finding kind (with "BUG" in the message) and goes on, so that one
-run can show everything that follows.
+function and slot.  ``VM_BUG_ON*`` oopses a CONFIG_DEBUG_VM kernel: the model
+records the same finding kind (with "BUG" in the message) and raises
+:class:`swaplab.sim.oops.KernelOops`, which ends the current operation as
+the oops ends the task; the run goes on with the next operation.  With
+checking off (the production build) the BUG is compiled out, as it is
+without CONFIG_DEBUG_VM.
 """
 
 from __future__ import annotations
@@ -67,15 +70,21 @@ def VM_WARN_ON_ONCE_FOLIO(cond: Any, folio: Any, what: str = "VM_WARN_ON_ONCE_FO
     return bool(cond)
 
 
+def _bug(what: str) -> None:
+    from swaplab.sim.oops import KernelOops
+    report("vm-warn", "BUG: " + what, depth=3)
+    raise KernelOops(what)
+
+
 def VM_BUG_ON(cond: Any, what: str = "VM_BUG_ON") -> bool:
     if cond and log.mode:
-        report("vm-warn", "BUG: " + what, depth=2)
+        _bug(what)
     return bool(cond)
 
 
 def VM_BUG_ON_FOLIO(cond: Any, folio: Any, what: str = "VM_BUG_ON_FOLIO") -> bool:
     if cond and log.mode:
-        report("vm-warn", "BUG: " + _describe(what, folio), depth=2)
+        _bug(_describe(what, folio))
     return bool(cond)
 
 
