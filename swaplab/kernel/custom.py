@@ -227,3 +227,69 @@ def reset() -> None:
 def end_writeback(folio: Any) -> None:
     """``folio_end_writeback()``: the model's block I/O completes (see mm/page_io.py)."""
     folio.PG_writeback = False
+
+
+# ---------------------------------------------------------------------------
+# Content tokens: what a page holds, as a number.  Every write of a page
+# gives it a fresh token from one deterministic counter; 0 is a zero-filled
+# page.  Swap-out stores the token in ``si.swap_data[offset]`` and every
+# swap-in checks it (mm/page_io.py), so lost or stale data is a finding.
+_content_counter = [0]
+
+
+def next_content_token() -> int:
+    """A token no page has held before in this run (never 0)."""
+    _content_counter[0] += 1
+    return _content_counter[0]
+
+
+# The page allocator (mm/page_alloc.c), CUSTOMISED: an optional limit on the
+# number of live pages, and the injected fault "page_alloc" (and
+# "page_alloc_atomic" for GFP_ATOMIC).  ``page_alloc_limit`` None = no limit.
+page_alloc_limit: list[int | None] = [None]
+_live_folios: list[Any] = []
+
+
+def folio_alloc(gfp: int, order: int = 0) -> Any:
+    """``folio_alloc()``: a new folio with one reference, or None on failure.
+
+    Fails when the fault ``page_alloc`` (or ``page_alloc_atomic`` with
+    GFP_ATOMIC) is armed, or when ``page_alloc_limit`` pages are live.
+    """
+    from swaplab.kernel.dup import folio
+    if should_fail("page_alloc"):
+        return None
+    if gfp & GFP_ATOMIC and should_fail("page_alloc_atomic"):
+        return None
+    limit = page_alloc_limit[0]
+    if limit is not None:
+        _live_folios[:] = [f for f in _live_folios if not f.freed]
+        if sum(1 << f.order for f in _live_folios) + (1 << order) > limit:
+            return None
+    new = folio(order)
+    if limit is not None:
+        _live_folios.append(new)
+    return new
+
+
+_reset_without_mm_harness = reset
+
+
+def reset() -> None:  # noqa: F811 -- extends the reset() above with the pieces appended here
+    _reset_without_mm_harness()
+    _content_counter[0] = 0
+    page_alloc_limit[0] = None
+    _live_folios.clear()
+    # The mm world's boot state (init_mm.mmlist, in-flight bios, the
+    # workingset clock): reset here because boot() calls this.  Only modules
+    # already imported can hold state.
+    import sys
+    mm_types = sys.modules.get("swaplab.include.linux.mm_types")
+    if mm_types is not None:
+        mm_types.reset_mm_types()
+    page_io = sys.modules.get("swaplab.mm.page_io")
+    if page_io is not None:
+        page_io.reset_page_io()
+    vmscan = sys.modules.get("swaplab.mm.vmscan")
+    if vmscan is not None:
+        vmscan.reset_vmscan()

@@ -222,6 +222,7 @@ def spin_unlock_irq(lock: lock_t) -> None:
 
 mutex_lock = _acquire
 mutex_unlock = _release
+mutex_trylock = spin_trylock
 local_lock = _acquire
 local_unlock = _release
 

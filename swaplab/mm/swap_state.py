@@ -15,8 +15,9 @@ from swaplab.include.linux.errno import EEXIST, ENOENT
 from swaplab.include.linux.mmdebug import (VM_WARN_ON_FOLIO, VM_WARN_ON_ONCE,
                                            VM_WARN_ON_ONCE_FOLIO)
 from swaplab.include.linux.swap import SWAPFILE_CLUSTER, swap_count
-from swaplab.include.linux.swapops import swp_offset
-from swaplab.kernel.dup import folio, folio_get, folio_ref_add, folio_ref_sub
+from swaplab.include.linux.swapops import swp_entry, swp_offset, swp_type
+from swaplab.kernel.dup import (ALIGN_DOWN, folio, folio_get, folio_lock, folio_mapped, folio_put,
+                                folio_ref_add, folio_ref_sub, folio_trylock, folio_unlock)
 from swaplab.kernel.locking import lockdep_assert_held
 from swaplab.mm.swap import (__swap_entry_to_cluster, __swap_entry_to_info,
                              swap_cluster_info, swap_cluster_lock,
@@ -172,5 +173,145 @@ def __swap_cache_clear_shadow(entry: int, nr_ents: int) -> None:
             del table[off]
 
 
+
+# ---------------------------------------------------------------------------
+# Swap-in: folios for slots, and readahead.
+#
+# vm.page-cluster: readahead reads 2^page_cluster slots around the fault.
+# The oracle sets 0 (no readahead), the only value modeled: swapin_readahead()
+# reads exactly the faulting slot, and swap_ra/swap_ra_hit stay 0.
+page_cluster = [0]
+
+
+def __swap_cache_prepare_and_add(entry: int, folio: folio, gfp: int, charged: bool,
+                                 skip_if_exists: bool) -> folio | None:
+    """Lock a new folio and add it to the swap cache at ``entry``.
+
+    Context: the caller pins the device; nobody else can see ``folio``.
+    Return: ``folio`` (locked, in the swap cache); the folio that another
+    task cached for the entry first (a reference taken: the caller drops its
+    own ``folio``); or None when the slot has no swap count any more.
+    """
+    folio_lock(folio)                 # __folio_set_locked()
+    folio.PG_swapbacked = True        # __folio_set_swapbacked()
+    # mem_cgroup_swapin_charge_folio(): memcg charging is not modeled.
+    while True:
+        shadowp: list[Any] = [None]
+        ret = swap_cache_add_folio(folio, entry, shadowp, False)
+        if not ret:
+            break
+        if ret != -EEXIST or skip_if_exists:
+            folio_unlock(folio)
+            return None
+        # Another folio caches the slot: use it.
+        swapcache = swap_cache_get_folio(entry)
+        if swapcache is not None:
+            folio_unlock(folio)
+            return swapcache
+    # workingset_refault(folio, shadow): not modeled.
+    folio_add_lru(folio)
+    return folio
+
+
+def swap_cache_alloc_folio(entry: int, gfp: int, new_page_allocated: list[bool]) -> folio | None:
+    """Find or create the swap-cache folio of a slot that has a swap count.
+
+    Context: the caller pins the device (get_swap_device()).
+    Return: a folio with a reference: the cached one, or a new locked one
+    (``new_page_allocated[0]`` set; the caller starts the read); None if the
+    slot is not swapped (free, cache-only or BAD) or allocation failed.
+    """
+    si = __swap_entry_to_info(entry)
+    new_page_allocated[0] = False
+    f = swap_cache_get_folio(entry)
+    if f is not None:
+        return f
+    # Just skip a read for a slot with no swap count: it is free or only
+    # pinned by a folio that is on its way out of the swap cache.
+    if not swap_entry_swapped(si, entry):  # type: ignore[arg-type]
+        return None
+    new_folio = folio_alloc(gfp, 0)
+    if new_folio is None:
+        return None
+    result = __swap_cache_prepare_and_add(entry, new_folio, gfp, False, False)
+    if result is new_folio:
+        new_page_allocated[0] = True
+        return new_folio
+    folio_put(new_folio)
+    return result
+
+
+def read_swap_cache_async(entry: int, gfp: int, vma: Any = None, addr: int = 0,
+                          plug: Any = None) -> folio | None:
+    """Get the swap-cache folio of ``entry``, reading it from the device if needed.
+
+    Context: process context; may sleep.
+    Return: the folio with a reference (unlocked once its read completed), or None.
+    """
+    si = get_swap_device(entry)
+    if si is None:
+        return None
+    allocated = [False]
+    f = swap_cache_alloc_folio(entry, gfp, allocated)
+    if allocated[0]:
+        swap_read_folio(f, plug)  # type: ignore[arg-type]
+    put_swap_device(si)
+    return f
+
+
+def swapin_readahead(entry: int, gfp: int, vmf: Any) -> folio | None:
+    """Swap in ``entry`` and, with page-cluster > 0, its neighbours.
+
+    Both swap_cluster_readahead() (rotational devices) and
+    swap_vma_readahead() read only the faulting slot when page_cluster is 0.
+    Context: the faulting task; may sleep.
+    Return: the folio of ``entry`` with a reference, or None.
+    """
+    if page_cluster[0] != 0:
+        from swaplab.errors import InvalidScenario
+        raise InvalidScenario(f"vm.page-cluster {page_cluster[0]}: swap readahead is not modeled yet "
+                              "(only page-cluster 0)")
+    return read_swap_cache_async(entry, gfp, vmf.vma if vmf is not None else None,
+                                 vmf.address if vmf is not None else 0)
+
+
+def swapin_folio(entry: int, folio: folio) -> folio | None:
+    """Swap in an allocated (and charged) folio, SWP_SYNCHRONOUS_IO path.
+
+    Context: the caller pins the device.
+    Return: ``folio`` after a synchronous read; the folio another task
+    cached first (the caller drops ``folio``); or None.
+    """
+    nr_pages = 1 << folio.order
+    entry = swp_entry(swp_type(entry), ALIGN_DOWN(swp_offset(entry), nr_pages))
+    swapcache = __swap_cache_prepare_and_add(entry, folio, 0, True, False)
+    if swapcache is folio:
+        swap_read_folio(folio, None)
+    return swapcache
+
+
+def free_swap_cache(folio: folio) -> None:
+    """Free the swap space of an unmapped swap-cache folio if nothing else uses it.
+
+    Context: any; only try-locks the folio.
+    """
+    if folio.PG_swapcache and not folio_mapped(folio) and folio_trylock(folio):
+        folio_free_swap(folio)
+        folio_unlock(folio)
+
+
+def free_pages_and_swap_cache(folios: list[folio]) -> None:
+    """Drop the references a TLB batch held, freeing unmapped folios' swap first."""
+    for f in folios:
+        free_swap_cache(f)
+    for f in folios:
+        folio_put(f)
+
+
 # Linked at the end of the module (see mm/swapfile.py).
-from swaplab.mm.swapfile import __swapcache_clear_cached, __swapcache_set_cached  # noqa: E402
+from swaplab.kernel.custom import folio_alloc  # noqa: E402
+from swaplab.mm.page_io import swap_read_folio  # noqa: E402
+from swaplab.mm.swapfile import (__swapcache_clear_cached, __swapcache_set_cached,  # noqa: E402
+                                 folio_free_swap, get_swap_device, put_swap_device,
+                                 swap_entry_swapped)
+from swaplab.mm.vmscan import folio_add_lru  # noqa: E402

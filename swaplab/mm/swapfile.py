@@ -19,7 +19,7 @@ import struct
 from typing import Any
 
 from swaplab.check.findings import __always_inline, report
-from swaplab.include.linux.errno import (EAGAIN, EBUSY, EEXIST, EINTR, EINVAL, ENOENT,
+from swaplab.include.linux.errno import (EAGAIN, EBUSY, EEXIST, EINTR, EINVAL, ENODEV, ENOENT,
                                          ENOMEM, EPERM)
 from swaplab.include.linux.mmdebug import (VM_BUG_ON, VM_BUG_ON_FOLIO, VM_WARN_ON,
                                            VM_WARN_ON_FOLIO, VM_WARN_ON_ONCE,
@@ -1924,11 +1924,210 @@ def try_to_unuse(type: int) -> int:
 
 
 def unuse_all_users(type: int) -> int:
-    """shmem_unuse() and the walk of every mm on the mmlist (mm/swapfile.c, issue: callers).
+    """shmem_unuse() and the walk of every mm on ``init_mm.mmlist`` (try_to_unuse()'s first half).
 
-    Until the mm callers are modeled there are no users to walk.
+    Every mm that ever held a swap entry is on the list (try_to_unmap_one(),
+    copy_nonpresent_pte()); each is pinned with mmget_not_zero() while
+    unuse_mm() brings its entries of ``type`` back.  shmem is not modeled
+    yet: shmem_unuse() has nothing to do.
+    Context: swapoff, no locks held.
+    Return: 0, or the error of unuse_mm() (-ENOMEM).
     """
+    si = swap_info[type]
+    assert si is not None
+    prev_mm = None
+    spin_lock(mmlist_lock)
+    p = init_mm.mmlist
+    while swap_usage_in_pages(si) and not get_current().pending_signal:
+        p = p.next
+        if p is init_mm.mmlist:
+            break
+        mm = p.entry
+        if not mmget_not_zero(mm):
+            continue
+        spin_unlock(mmlist_lock)
+        mmput(prev_mm)
+        prev_mm = mm
+        retval = unuse_mm(mm, type)
+        if retval:
+            mmput(prev_mm)
+            return retval
+        # Make sure that we aren't completely killing interactive performance.
+        cond_resched()
+        spin_lock(mmlist_lock)
+    spin_unlock(mmlist_lock)
+    mmput(prev_mm)
     return 0
+
+
+def unuse_mm(mm: Any, type: int) -> int:
+    """Bring back every swap entry of ``type`` mapped by ``mm``.
+
+    Context: takes mm->mmap_lock (read).
+    Return: 0 or a negative errno from unuse_pte_range().
+    """
+    ret = 0
+    mutex_lock(mm.mmap_lock)
+    for vma in for_each_vma(mm):
+        if vma.anon_vma is not None and not vma.vm_flags & VM_HUGETLB:
+            ret = unuse_vma(vma, type)
+            if ret:
+                break
+        cond_resched()
+    mutex_unlock(mm.mmap_lock)
+    return ret
+
+
+def unuse_vma(vma: Any, type: int) -> int:
+    """Walk the pages of ptes of ``vma``.  Context: mmap_lock held.  Return: 0 or -errno."""
+    addr = vma.vm_start
+    end = vma.vm_end
+    while addr < end:
+        nxt = min((addr + PMD_SIZE) & ~(PMD_SIZE - 1), end)
+        pmd = pmd_off(vma.vm_mm, addr)
+        if pmd is not None:
+            ret = unuse_pte_range(vma, pmd, addr, nxt, type)
+            if ret:
+                return ret
+        addr = nxt
+    return 0
+
+
+def unuse_pte_range(vma: Any, pmd: Any, addr: int, end: int, type: int) -> int:
+    """Swap in and map back every swap pte of ``type`` in ``[addr, end)``.
+
+    Context: mmap_lock held (read); no page-table lock.
+    Return: 0, -ENOMEM (a slot still in use could not be read), or the
+    error of unuse_pte().
+    """
+    si = swap_info[type]
+    assert si is not None
+    while addr != end:
+        ptent = ptep_get_lockless(pte_offset_map(pmd, addr))  # type: ignore[arg-type]
+        if pte_is_swap_entry(ptent) and swp_type(pte_to_swp_entry(ptent)) == type:
+            entry = pte_to_swp_entry(ptent)
+            offset = swp_offset(entry)
+            folio = swap_cache_get_folio(entry)
+            if folio is None:
+                vmf = vm_fault(vma, addr, 0)
+                vmf.pmd = pmd
+                folio = swapin_readahead(entry, GFP_KERNEL, vmf)
+            if folio is None:
+                swp_count = si.swap_map[offset]  # type: ignore[index]
+                if swp_count == 0 or swp_count == SWAP_MAP_BAD:
+                    addr += PAGE_SIZE
+                    continue
+                return -ENOMEM
+            folio_lock(folio)
+            folio_wait_writeback(folio)
+            ret = unuse_pte(vma, pmd, addr, entry, folio)
+            if ret < 0:
+                folio_unlock(folio)
+                folio_put(folio)
+                return ret
+            folio_free_swap(folio)
+            folio_unlock(folio)
+            folio_put(folio)
+        addr += PAGE_SIZE
+    return 0
+
+
+def unuse_pte(vma: Any, pmd: Any, addr: int, entry: int, folio: folio) -> int:
+    """Replace the swap pte of ``entry`` at ``addr`` by a mapping of ``folio``.
+
+    T14F (fix B): the swap count is put on the swap-cache folio, even when
+    KSM made a private copy to map.
+    Context: Caller must ensure the folio is locked and not under writeback;
+    takes the page-table lock.
+    Return: 1 if mapped, 0 if skipped (the pte or the folio changed, or the
+    page is poisoned), -ENOMEM if a needed copy could not be allocated.
+    """
+    VM_WARN_ON_FOLIO(not folio_test_locked(folio), folio, "unuse_pte: folio not locked")
+    ret = 1
+    hwpoisoned = False
+    mm = vma.vm_mm
+    # Removed from the swap cache by others: try_to_unuse() will try again.
+    if not folio_matches_swap_entry(folio, entry):
+        return 0
+    swapcache = folio
+    copy = ksm_might_need_to_copy(folio, vma, addr)
+    if copy is None:
+        return -ENOMEM
+    if copy is EHWPOISON_FOLIO:
+        hwpoisoned = True
+        copy = swapcache
+    folio = copy
+    page = folio.pages[swp_offset(entry) & ((1 << folio.order) - 1)]
+    if page.hwpoison:
+        hwpoisoned = True
+    pte, ptl = pte_offset_map_lock(mm, pmd, addr)
+    if pte is None or pte_swp_clear_flags(ptep_get(pte)) != swp_entry_to_pte(entry):
+        pte_unmap_unlock(pte, ptl)
+        if folio is not swapcache:
+            folio_unlock(folio)
+            folio_put(folio)
+        return 0
+    old_pte = ptep_get(pte)
+    if hwpoisoned or not folio_test_uptodate(folio):
+        dec_mm_counter(mm, MM_SWAPENTS)
+        new_pte = make_pte_marker(PTE_MARKER_HWPOISON if hwpoisoned else PTE_MARKER_POISONED)
+        ret = 0
+    else:
+        # Arch metadata is indexed by the swap entry: restore before the put.
+        arch_swap_restore(entry, folio)
+        dec_mm_counter(mm, MM_SWAPENTS)
+        inc_mm_counter(mm, MM_ANONPAGES)
+        folio_get(folio)
+        if folio is swapcache:
+            rmap_flags = RMAP_NONE
+            VM_BUG_ON_FOLIO(folio.PG_writeback, folio, "unuse_pte: folio under writeback")
+            if pte_swp_exclusive(old_pte):
+                rmap_flags |= RMAP_EXCLUSIVE
+            if not folio.PG_anon:
+                VM_WARN_ON_ONCE(folio.order > 0, "unuse_pte: large !anon folio")
+                folio_add_new_anon_rmap(folio, vma, addr, rmap_flags)
+            else:
+                folio_add_anon_rmap_pte(folio, page, vma, addr, rmap_flags)
+        else:
+            # KSM created a completely new copy.
+            folio_add_new_anon_rmap(folio, vma, addr, RMAP_EXCLUSIVE)
+            folio_add_lru_vma(folio, vma)
+        new_pte = pte_mkold(mk_pte(page))
+        if pte_swp_soft_dirty(old_pte):
+            new_pte = pte_mksoft_dirty(new_pte)
+        if pte_swp_uffd_wp(old_pte):
+            new_pte = pte_mkuffd_wp(new_pte)
+    set_pte_at(mm, addr, pte, new_pte)
+    folio_put_swap(swapcache, swapcache.pages[swp_offset(entry) & ((1 << swapcache.order) - 1)])
+    pte_unmap_unlock(pte, ptl)
+    if folio is not swapcache:
+        folio_unlock(folio)
+        folio_put(folio)
+    return ret
+
+
+# The mm side of swapoff, linked here as at the end of the module (see there).
+from swaplab.include.linux.mm_types import (MM_ANONPAGES, MM_SWAPENTS, VM_HUGETLB,  # noqa: E402
+                                            dec_mm_counter, for_each_vma, inc_mm_counter,
+                                            init_mm, mmlist_lock, vm_fault)
+from swaplab.include.linux.pgtable import (PMD_SIZE,  # noqa: E402
+                                           PTE_MARKER_HWPOISON, PTE_MARKER_POISONED,
+                                           make_pte_marker, mk_pte, pmd_off,
+                                           pte_is_swap_entry, pte_mkold, pte_mksoft_dirty,
+                                           pte_mkuffd_wp, pte_offset_map, pte_offset_map_lock,
+                                           pte_swp_clear_flags, pte_swp_exclusive,
+                                           pte_swp_soft_dirty, pte_swp_uffd_wp,
+                                           pte_to_swp_entry, pte_unmap_unlock, ptep_get,
+                                           ptep_get_lockless, set_pte_at, swp_entry_to_pte)
+from swaplab.kernel.custom import GFP_KERNEL  # noqa: E402
+from swaplab.kernel.dup import folio_get, folio_lock, folio_test_uptodate  # noqa: E402
+from swaplab.kernel.fork import mmget_not_zero, mmput  # noqa: E402
+from swaplab.kernel.stubs import arch_swap_restore  # noqa: E402
+from swaplab.mm.memory import EHWPOISON_FOLIO, ksm_might_need_to_copy  # noqa: E402
+from swaplab.mm.rmap import (RMAP_EXCLUSIVE, RMAP_NONE, folio_add_anon_rmap_pte,  # noqa: E402
+                             folio_add_new_anon_rmap)
+from swaplab.mm.swap_state import swapin_readahead  # noqa: E402
+from swaplab.mm.vmscan import folio_add_lru_vma  # noqa: E402
 
 
 def folio_wait_writeback(folio: folio) -> None:
@@ -2080,7 +2279,7 @@ def count_swap_pages(type: int, free: bool) -> int:
     """Usable pages of a device (minus those in use if ``free``); 0 if not writable."""
     n = 0
     spin_lock(swap_lock)
-    if type < nr_swapfiles:
+    if 0 <= type < nr_swapfiles:        # (unsigned int)type < nr_swapfiles
         si = swap_info[type]
         if si is not None:
             spin_lock(si.lock)
@@ -2094,12 +2293,16 @@ def count_swap_pages(type: int, free: bool) -> int:
 
 
 def swap_type_of(name: str) -> int:
-    """The type of the enabled device ``name``, or -ENODEV."""
+    """The type of the enabled device ``name``.  Return: the type, or -ENODEV."""
+    ret = -ENODEV
+    spin_lock(swap_lock)
     for si in swap_info:
         if si is not None and si.flags & SWP_WRITEOK and si.swap_file is not None \
                 and si.swap_file.name == name:
-            return si.type
-    return -19
+            ret = si.type
+            break
+    spin_unlock(swap_lock)
+    return ret
 
 
 # Linked at the end of the module, as the kernel's linker resolves calls

@@ -24,5 +24,9 @@ def boot(nr_cpus: int = 1, checks: int = findings.RECORD, seed: int = 0) -> None
     dup.reset_folio_ids()
     swapfile.reset_swapfile(nr_cpus)
     locking.set_current(locking.task_struct(1, "swaplab"))
+    from swaplab.kernel.power.swap import reset_swsusp
+    from swaplab.kernel.power.user import reset_snapshot
+    reset_swsusp()
+    reset_snapshot()
     from swaplab.check import lockdep
     lockdep.install(checks != findings.OFF)

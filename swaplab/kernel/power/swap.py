@@ -53,8 +53,7 @@ from swaplab.include.linux.mmdebug import VM_WARN_ON
 from swaplab.include.linux.swap import SWP_WRITEOK
 from swaplab.include.linux.swapops import swp_entry, swp_offset
 from swaplab.kernel.custom import should_fail
-from swaplab.kernel.locking import (get_current, lockdep_assert_held, mutex,
-                                    mutex_lock, mutex_unlock)
+from swaplab.kernel.locking import get_current, lockdep_assert_held, mutex, mutex_lock, mutex_unlock
 
 # ---------------------------------------------------------------------------
 # kernel/power/main.c: the sleep/hibernation transition lock.
@@ -535,6 +534,7 @@ def reset_swsusp() -> None:
     """Boot state: an empty extent tree, system_transition_mutex unlocked."""
     swsusp_extents.rb_node = None
     system_transition_mutex.owner = None
+    system_transition_mutex.nest = 0
 
 
 def iter_swsusp_extents() -> Iterator[tuple[int, int]]:
@@ -548,5 +548,4 @@ def iter_swsusp_extents() -> Iterator[tuple[int, int]]:
 
 # Linked at the end of the module, as the kernel's linker resolves calls
 # across files (see mm/swap_state.py).  Called by bare name only.
-from swaplab.mm.swapfile import (swap_alloc_hibernation_slot,  # noqa: E402
-                                 swap_free_hibernation_slot, swap_type_to_info)
+from swaplab.mm.swapfile import swap_alloc_hibernation_slot, swap_free_hibernation_slot, swap_type_to_info  # noqa: E402

@@ -52,8 +52,7 @@ from swaplab.include.linux.errno import EBUSY, EINVAL, ENODEV, ENOSPC, EPERM
 from swaplab.include.linux.mmdebug import VM_WARN_ON
 from swaplab.include.linux.swap import MAX_SWAPFILES
 from swaplab.kconfig import PAGE_SHIFT
-from swaplab.kernel.locking import (get_current, lockdep_assert_held,
-                                    mutex_unlock, spin_trylock, task_struct)
+from swaplab.kernel.locking import get_current, lockdep_assert_held, mutex_unlock, spin_trylock, task_struct
 
 # Not (yet) in swaplab/include/linux/errno.py.
 ENOTTY = 25
@@ -207,6 +206,7 @@ def snapshot_open(task: task_struct, mode: int = O_RDONLY) -> snapshot_data | in
     running), -ENOSYS (O_RDWR).
     """
     VM_WARN_ON(task is not get_current(), "snapshot_open: task is not current")
+    might_sleep()
     sleep_flags = lock_system_sleep()
     error = 0
     data = snapshot_state
@@ -323,6 +323,7 @@ def snapshot_release(data: snapshot_data) -> int:
     Return: 0.
     """
     _check_open(data, "snapshot_release")
+    might_sleep()
     sleep_flags = lock_system_sleep()
     # swsusp_free(): no image pages are modeled.
     data.dev = None
@@ -349,9 +350,13 @@ def reset_snapshot() -> None:
 
 
 # Linked at the end of the module (see mm/swap_state.py).  Called by bare name only.
-from swaplab.kernel.power.swap import (alloc_swapdev_block,  # noqa: E402
-                                       free_all_swap_pages, lock_system_sleep,
-                                       might_sleep, swsusp_swap_in_use,
-                                       system_transition_mutex,
-                                       unlock_system_sleep)
+from swaplab.kernel.power.swap import (  # noqa: E402
+    alloc_swapdev_block,
+    free_all_swap_pages,
+    lock_system_sleep,
+    might_sleep,
+    swsusp_swap_in_use,
+    system_transition_mutex,
+    unlock_system_sleep,
+)
 from swaplab.mm.swapfile import count_swap_pages, swap_type_of  # noqa: E402

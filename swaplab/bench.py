@@ -1,0 +1,143 @@
+"""``swaplab bench``: the model's speed and memory, as one JSON object.
+
+Keys (targets in parentheses):
+
+* ``cycles_per_s_checks_off`` (>= 200,000): an order-0 cycle -- lock a
+  folio, ``folio_alloc_swap``, ``folio_dup_swap``, ``folio_put_swap``,
+  ``folio_free_swap``, unlock -- on a 1 GiB SSD, in the production build:
+  ``python -O``, where every ``if __debug__:`` context check is compiled out
+  as CONFIG_DEBUG_VM=n compiles out VM_WARN_ON and lockdep (measured in a
+  child process);
+* ``cycles_per_s_checks_on`` (>= 60,000): the same cycle with every check on
+  (record mode, the lock validator installed);
+* ``bytes_per_slot_1tib`` (<= 2.0): memory the model allocates for a 1 TiB
+  device (swapon, then a quarter of it swapped out: order-9 folios
+  allocated, dup'ed once and dropped from the swap cache), per slot,
+  measured with tracemalloc;
+* ``op_cost_ratio_1tib_vs_1gib`` (<= 1.25): cost per cycle on the
+  quarter-used 1 TiB device over the cost on the 1 GiB device, same run.
+
+Each rate is the best of several timed rounds, as ``timeit`` reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import tracemalloc
+from typing import Any
+
+from swaplab.check import findings
+from swaplab.kernel.custom import register_backing, swap_backing
+from swaplab.kernel.dup import folio, folio_lock, folio_unlock
+from swaplab.mm import swapfile
+from swaplab.mm.swap_state import swap_cache_del_folio
+from swaplab.sim.system import boot
+
+GiB = 1 << 30
+TiB = 1 << 40
+
+
+def _cycle_rate(n: int, rounds: int = 5) -> float:
+    """Order-0 cycles per second on the current (booted, swapped-on) model."""
+    f = folio(0)
+    p = f.pages[0]
+    alloc, dup, put, free = (swapfile.folio_alloc_swap, swapfile.folio_dup_swap,
+                             swapfile.folio_put_swap, swapfile.folio_free_swap)
+    best = 0.0
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            folio_lock(f)
+            alloc(f)
+            dup(f, p)
+            put(f, p)
+            free(f)
+            folio_unlock(f)
+        dt = time.perf_counter() - t0
+        best = max(best, n / dt)
+    if findings.log.findings:
+        raise RuntimeError(f"benchmark cycle raised findings: {findings.log.findings[:3]}")
+    return best
+
+
+def _swapon(name: str, size: int, kind: str = "ssd") -> None:
+    register_backing(swap_backing(name, size, kind))
+    rc = swapfile.sys_swapon(name, 0)
+    if rc:
+        raise RuntimeError(f"swapon {name}: {rc}")
+
+
+def _fill(fraction: float) -> int:
+    """Swap out order-9 folios until ``fraction`` of the device is in use."""
+    si = swapfile.swap_info[0]
+    target = int(si.pages * fraction)
+    n = 0
+    while swapfile.swap_usage_in_pages(si) + 512 <= target:
+        f = folio(9)
+        folio_lock(f)
+        if swapfile.folio_alloc_swap(f):
+            break
+        swapfile.folio_dup_swap(f, None)
+        swap_cache_del_folio(f)
+        folio_unlock(f)
+        n += 1
+    return n
+
+
+def cycles_checks_on(n: int) -> float:
+    boot(checks=findings.RECORD)
+    _swapon("/dev/vda", GiB)
+    return _cycle_rate(n)
+
+
+def cycles_checks_off_here(n: int) -> float:
+    boot(checks=findings.OFF)
+    _swapon("/dev/vda", GiB)
+    return _cycle_rate(n)
+
+
+def cycles_checks_off(n: int) -> float:
+    """Run the production build (``python -O``) in a child process."""
+    code = ("import json,sys; from swaplab.bench import cycles_checks_off_here; "
+            f"print(json.dumps(cycles_checks_off_here({n})))")
+    out = subprocess.run([sys.executable, "-O", "-c", code], check=True,
+                         capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    return float(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def memory_and_ratio(size: int, n: int) -> tuple[float, float]:
+    """Bytes per slot on a device of ``size`` a quarter in use, and its cycle cost ratio."""
+    boot(checks=findings.OFF)
+    _swapon("/dev/small", GiB)
+    small_rate = _cycle_rate(n)
+    boot(checks=findings.OFF)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    _swapon("/dev/big", size)
+    _fill(0.25)
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    si = swapfile.swap_info[0]
+    bytes_per_slot = (after - before) / si.max
+    big_rate = _cycle_rate(n)
+    return bytes_per_slot, small_rate / big_rate
+
+
+def run_bench(quick: bool = False) -> dict[str, Any]:
+    n = 3000 if quick else 30000
+    big = 4 * GiB if quick else TiB
+    result: dict[str, Any] = {}
+    result["cycles_per_s_checks_off"] = round(cycles_checks_off(n))
+    result["cycles_per_s_checks_on"] = round(cycles_checks_on(n))
+    bps, ratio = memory_and_ratio(big, n)
+    result["bytes_per_slot_1tib" if not quick else "bytes_per_slot_4gib"] = round(bps, 3)
+    result["op_cost_ratio_1tib_vs_1gib" if not quick else "op_cost_ratio_4gib_vs_1gib"] = \
+        round(ratio, 3)
+    result["cpu_count"] = os.cpu_count()
+    result["python"] = sys.version.split()[0]
+    return result

@@ -1,0 +1,24 @@
+"""kernel/exit.c: a task exits and drops its mm (exit_mm() -> mmput())."""
+
+from __future__ import annotations
+
+from swaplab.kernel.locking import get_current
+
+
+def exit_mm() -> None:
+    """Detach current from its mm and drop that user (the last one tears it down)."""
+    tsk = get_current()
+    mm = tsk.mm
+    if mm is None:
+        return
+    tsk.mm = None
+    mmput(mm)
+
+
+def do_exit(code: int) -> None:
+    """The memory side of exit(2).  Context: current is the exiting task."""
+    exit_mm()
+
+
+# Linked at the end of the module (see mm/swapfile.py).
+from swaplab.kernel.fork import mmput

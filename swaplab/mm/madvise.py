@@ -1,0 +1,236 @@
+"""mm/madvise.c: MADV_PAGEOUT, MADV_COLD, MADV_DONTNEED, MADV_FREE, MADV_WILLNEED on anon memory.
+
+* MADV_PAGEOUT / MADV_COLD (madvise_cold_or_pageout_pte_range()): swap
+  ptes are left alone; a present folio mapped more than once is skipped
+  (a shared folio is not this process's to reclaim); pageout isolates the
+  rest and hands each page-table's batch to reclaim_pages() (mm/vmscan.py);
+  cold only deactivates.
+* MADV_DONTNEED: zap_page_range_single() (mm/memory.py).
+* MADV_FREE (madvise_free_pte_range()): swap ptes are released with
+  ``swap_put_entries_direct()`` and cleared; a present folio in the swap
+  cache, or dirty, must be mapped once and lose its swap space
+  (``folio_free_swap()``), else it is skipped; then it is made lazy-free
+  (clean, not swap-backed), to be discarded by the next reclaim unless
+  written again.
+* MADV_WILLNEED: every swap pte's slot is read into the swap cache.
+"""
+
+from __future__ import annotations
+
+from swaplab.include.linux.mm_types import MM_SWAPENTS, add_mm_counter, mm_struct, vm_area_struct
+from swaplab.include.linux.pgtable import (
+    PAGE_SIZE,
+    PMD_SIZE,
+    pmd_off,
+    pte_clear,
+    pte_dirty,
+    pte_is_swap_entry,
+    pte_mkclean,
+    pte_mkold,
+    pte_none,
+    pte_offset_map_lock,
+    pte_present,
+    pte_to_swp_entry,
+    pte_unmap_unlock,
+    pte_young,
+    ptep_get,
+    set_pte_at,
+)
+from swaplab.kernel.dup import (
+    folio,
+    folio_put,
+    folio_test_anon,
+    folio_test_dirty,
+    folio_test_swapbacked,
+    folio_test_swapcache,
+    folio_trylock,
+    folio_unlock,
+)
+from swaplab.kernel.locking import cond_resched, lockdep_assert_held, mutex_lock, mutex_unlock
+
+MADV_WILLNEED = 3
+MADV_DONTNEED = 4
+MADV_FREE = 8
+MADV_COLD = 20
+MADV_PAGEOUT = 21
+
+EINVAL = 22
+
+
+def _pmd_ranges(start: int, end: int) -> list[tuple[int, int]]:
+    out = []
+    while start < end:
+        nxt = min((start + PMD_SIZE) & ~(PMD_SIZE - 1), end)
+        out.append((start, nxt))
+        start = nxt
+    return out
+
+
+def madvise_cold_or_pageout_pte_range(vma: vm_area_struct, addr: int, end: int,
+                                      pageout: bool) -> None:
+    """Deactivate or reclaim the folios mapped in ``[addr, end)`` (one page of ptes).
+
+    Context: mmap_lock held (read); takes the page-table lock.
+    """
+    mm = vma.vm_mm
+    folio_list: list[folio] = []
+    pmd = pmd_off(mm, addr)
+    if pmd is None:
+        return
+    start_pte, ptl = pte_offset_map_lock(mm, pmd, addr)
+    assert start_pte is not None
+    pte = start_pte
+    while addr < end:
+        ptent = ptep_get(pte)
+        if not pte_none(ptent) and pte_present(ptent):
+            f = vm_normal_folio(vma, addr, ptent)
+            # Do not interfere with other mappings of this folio.
+            if f is not None and f.total_mapcount == 1:
+                if pte_young(ptent):
+                    set_pte_at(mm, addr, pte, pte_mkold(ptent))
+                if pageout:
+                    if folio_isolate_lru(f):
+                        folio_list.append(f)
+                else:
+                    f.PG_active = False                 # folio_deactivate()
+        pte += 1
+        addr += PAGE_SIZE
+    pte_unmap_unlock(start_pte, ptl)
+    if pageout:
+        reclaim_pages(folio_list)
+    cond_resched()
+
+
+def madvise_free_pte_range(vma: vm_area_struct, addr: int, end: int) -> None:
+    """MADV_FREE of ``[addr, end)`` (one page of ptes).
+
+    Context: mmap_lock held (read); takes the page-table lock.
+    """
+    mm = vma.vm_mm
+    nr_swap = 0
+    pmd = pmd_off(mm, addr)
+    if pmd is None:
+        return
+    start_pte, ptl = pte_offset_map_lock(mm, pmd, addr)
+    assert start_pte is not None
+    pte = start_pte
+    while addr < end:
+        nr = 1
+        ptent = ptep_get(pte)
+        if pte_none(ptent):
+            pass
+        elif not pte_present(ptent):
+            # Just clear a swap pte: cheaper than a later swap-in.
+            if pte_is_swap_entry(ptent):
+                entry = pte_to_swp_entry(ptent)
+                nr = swap_pte_batch(pte, (end - addr) // PAGE_SIZE, ptent)
+                nr_swap -= nr
+                swap_put_entries_direct(entry, nr)
+                for i in range(nr):
+                    pte_clear(mm, addr + i * PAGE_SIZE, pte + i)
+            else:
+                pte_clear(mm, addr, pte)
+        else:
+            f = vm_normal_folio(vma, addr, ptent)
+            if f is not None and _free_one(f, vma, addr, pte, ptent):
+                folio_mark_lazyfree(f)
+        pte += nr
+        addr += nr * PAGE_SIZE
+    add_mm_counter(mm, MM_SWAPENTS, nr_swap)
+    pte_unmap_unlock(start_pte, ptl)
+    cond_resched()
+
+
+def _free_one(f: folio, vma: vm_area_struct, addr: int, pte: object, ptent: object) -> bool:
+    """The per-folio part of madvise_free_pte_range(): may ``f`` become lazy-free?"""
+    if folio_test_swapcache(f) or folio_test_dirty(f):
+        if not folio_trylock(f):
+            return False
+        # Mapped once, so exclusive to us.
+        if f.total_mapcount != 1 << f.order:
+            folio_unlock(f)
+            return False
+        if folio_test_swapcache(f) and not folio_free_swap(f):
+            folio_unlock(f)
+            return False
+        f.PG_dirty = False                          # folio_clear_dirty()
+        folio_unlock(f)
+    if pte_young(ptent) or pte_dirty(ptent):        # type: ignore[arg-type]
+        set_pte_at(vma.vm_mm, addr, pte, pte_mkold(pte_mkclean(ptent)))  # type: ignore[arg-type]
+    return True
+
+
+def folio_mark_lazyfree(f: folio) -> None:
+    """mm/swap.c: an anon, swap-backed folio outside the swap cache becomes lazy-free."""
+    if folio_test_anon(f) and folio_test_swapbacked(f) and not folio_test_swapcache(f) \
+            and not f.PG_mlocked:
+        f.PG_swapbacked = False
+        f.PG_active = False
+
+
+def swapin_walk_pte_range(vma: vm_area_struct, addr: int, end: int) -> None:
+    """MADV_WILLNEED: read every swap pte's slot into the swap cache."""
+    mm = vma.vm_mm
+    while addr < end:
+        pmd = pmd_off(mm, addr)
+        if pmd is not None:
+            pte, ptl = pte_offset_map_lock(mm, pmd, addr)
+            ptent = ptep_get(pte)  # type: ignore[arg-type]
+            pte_unmap_unlock(pte, ptl)
+            if pte_is_swap_entry(ptent):
+                f = read_swap_cache_async(pte_to_swp_entry(ptent), GFP_HIGHUSER_MOVABLE, vma, addr)
+                if f is not None:
+                    folio_put(f)
+        addr += PAGE_SIZE
+
+
+def madvise_vma_behavior(vma: vm_area_struct, start: int, end: int, behavior: int) -> int:
+    """Apply one advice to ``[start, end)`` of ``vma``.  Return: 0 or -EINVAL."""
+    if behavior == MADV_DONTNEED:
+        zap_page_range_single(vma, start, end - start)
+    elif behavior in (MADV_COLD, MADV_PAGEOUT):
+        for s, e in _pmd_ranges(start, end):
+            madvise_cold_or_pageout_pte_range(vma, s, e, behavior == MADV_PAGEOUT)
+    elif behavior == MADV_FREE:
+        for s, e in _pmd_ranges(start, end):
+            madvise_free_pte_range(vma, s, e)
+    elif behavior == MADV_WILLNEED:
+        swapin_walk_pte_range(vma, start, end)
+    else:
+        return -EINVAL
+    return 0
+
+
+def do_madvise(mm: mm_struct, start: int, len_in: int, behavior: int) -> int:
+    """madvise(2) on ``[start, start + len_in)``.
+
+    Context: process context; takes mmap_lock (read).
+    Return: 0, -EINVAL, or -ENOMEM (-12) for a range with unmapped holes.
+    """
+    end = start + len_in
+    ret = 0
+    mutex_lock(mm.mmap_lock)
+    lockdep_assert_held(mm.mmap_lock)
+    covered = start
+    for vma in list(mm.mmap):
+        if vma.vm_end <= start or vma.vm_start >= end:
+            continue
+        if vma.vm_start > covered:
+            ret = -12
+        s, e = max(start, vma.vm_start), min(end, vma.vm_end)
+        err = madvise_vma_behavior(vma, s, e, behavior)
+        if err:
+            ret = err
+            break
+        covered = e
+    if covered < end and not ret:
+        ret = -12
+    mutex_unlock(mm.mmap_lock)
+    return ret
+
+
+# Linked at the end of the module (see mm/swapfile.py).
+from swaplab.mm.memory import GFP_HIGHUSER_MOVABLE, swap_pte_batch, vm_normal_folio, zap_page_range_single
+from swaplab.mm.swap_state import read_swap_cache_async
+from swaplab.mm.swapfile import folio_free_swap, swap_put_entries_direct
+from swaplab.mm.vmscan import folio_isolate_lru, reclaim_pages

@@ -1,0 +1,925 @@
+"""mm/memory.c: page faults, fork's page-table copy and zap, for private anonymous memory.
+
+* Faults: handle_mm_fault() -> handle_pte_fault() -> do_anonymous_page()
+  (a read of a never-touched page maps the shared zero page; a write gets a
+  new zeroed folio), do_wp_page() (reuse of an exclusive page, else COW
+  copy), do_swap_page() (spec §5.4, kernel-notes §2.2): a swap-cache hit, or
+  the SWP_SYNCHRONOUS_IO path (swapin_folio()), or readahead (page-cluster
+  0); an exclusive swap pte maps the page writable even on a read fault and
+  then clears FAULT_FLAG_WRITE; the swap count is dropped with one of three
+  ``folio_put_swap()`` calls; after mapping, should_try_to_free_swap()
+  decides whether ``folio_free_swap()`` is attempted.
+* fork: copy_page_range() -> copy_pte_range() -> copy_present_pte() /
+  copy_nonpresent_pte(); a swap pte is duplicated with
+  ``swap_dup_entry_direct()`` and, when that needs a continuation page it
+  cannot get atomically, -EIO makes copy_pte_range() drop its locks, call
+  ``add_swap_count_continuation(entry, GFP_KERNEL)`` and retry.
+* zap (munmap, exit, MADV_DONTNEED): zap_pte_range(); swap ptes are batched
+  by swap_pte_batch() and released with ``swap_put_entries_direct()``;
+  unmapped swap-cache folios get free_swap_cache() when the TLB batch ends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from swaplab.include.linux.mm_types import (
+    FAULT_FLAG_UNSHARE,
+    FAULT_FLAG_WRITE,
+    MM_ANONPAGES,
+    MM_SWAPENTS,
+    NR_MM_COUNTERS,
+    VM_FAULT_ERROR,
+    VM_FAULT_HWPOISON,
+    VM_FAULT_MAJOR,
+    VM_FAULT_OOM,
+    VM_FAULT_SIGBUS,
+    VM_LOCKED,
+    VM_MAYWRITE,
+    VM_SHARED,
+    VM_WRITE,
+    add_mm_counter,
+    inc_mm_counter,
+    linear_page_index,
+    mm_struct,
+    mmlist_lock,
+    vm_area_struct,
+    vm_fault,
+)
+from swaplab.include.linux.mmdebug import (
+    VM_BUG_ON,
+    VM_BUG_ON_FOLIO,
+    VM_WARN_ON,
+    VM_WARN_ON_ONCE,
+    VM_WARN_ON_ONCE_FOLIO,
+)
+from swaplab.include.linux.pgtable import (
+    PAGE_SIZE,
+    PMD_SIZE,
+    PTE_MARKER_HWPOISON,
+    ZERO_PAGE,
+    is_pte_marker,
+    is_zero_page,
+    mk_pte,
+    pmd_off,
+    pte_alloc,
+    pte_clear,
+    pte_clear_uffd_wp,
+    pte_dirty,
+    pte_is_swap_entry,
+    pte_mkdirty,
+    pte_mkold,
+    pte_mksoft_dirty,
+    pte_mkuffd_wp,
+    pte_mkwrite,
+    pte_mkyoung,
+    pte_next_swp_offset,
+    pte_none,
+    pte_offset_map,
+    pte_offset_map_lock,
+    pte_present,
+    pte_ptr,
+    pte_same,
+    pte_swp_clear_exclusive,
+    pte_swp_clear_uffd_wp,
+    pte_swp_exclusive,
+    pte_swp_soft_dirty,
+    pte_swp_uffd_wp,
+    pte_t,
+    pte_to_swp_entry,
+    pte_unmap_unlock,
+    pte_write,
+    pte_wrprotect,
+    ptep_clear_flush,
+    ptep_get,
+    ptep_get_and_clear,
+    ptep_set_wrprotect,
+    set_pte_at,
+    set_ptes,
+)
+from swaplab.include.linux.swap import SWP_STABLE_WRITES, SWP_SYNCHRONOUS_IO
+from swaplab.include.linux.swapops import swp_offset
+from swaplab.kernel.custom import GFP_KERNEL, folio_alloc
+from swaplab.kernel.dup import (
+    folio,
+    folio_get,
+    folio_lock,
+    folio_mapped,
+    folio_nr_pages,
+    folio_put,
+    folio_ref_add,
+    folio_ref_count,
+    folio_set_dirty,
+    folio_test_anon,
+    folio_test_ksm,
+    folio_test_large,
+    folio_test_mlocked,
+    folio_test_swapcache,
+    folio_test_uptodate,
+    folio_test_writeback,
+    folio_trylock,
+    folio_unlock,
+    list_add,
+    list_empty,
+    page,
+)
+from swaplab.kernel.locking import cond_resched, lockdep_assert_held, spin_lock, spin_lock_nested, spin_unlock
+from swaplab.kernel.stubs import arch_swap_restore, mem_cgroup_swap_full
+from swaplab.mm.vmstat import KSM_SWPIN_COPY, PGMAJFAULT, count_vm_event
+
+GFP_HIGHUSER_MOVABLE = GFP_KERNEL
+
+# ksm_might_need_to_copy() returns this for a hardware-poisoned page (ERR_PTR(-EHWPOISON)).
+EHWPOISON_FOLIO: Any = "ERR_PTR(-EHWPOISON)"
+
+
+# ---------------------------------------------------------------------------
+# Small helpers.
+
+def vm_normal_page(vma: vm_area_struct, addr: int, pte: pte_t) -> page | None:
+    """The page a present pte maps, or None for a special mapping (the zero page)."""
+    if pte.special or is_zero_page(pte.page):
+        return None
+    return pte.page
+
+
+def vm_normal_folio(vma: vm_area_struct, addr: int, pte: pte_t) -> folio | None:
+    p = vm_normal_page(vma, addr, pte)
+    return p.folio if p is not None else None
+
+
+def is_cow_mapping(flags: int) -> bool:
+    return (flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE
+
+
+def maybe_mkwrite(pte: pte_t, vma: vm_area_struct) -> pte_t:
+    if vma.vm_flags & VM_WRITE:
+        pte = pte_mkwrite(pte)
+    return pte
+
+
+def vma_alloc_folio(gfp: int, order: int, vma: vm_area_struct, addr: int) -> folio | None:
+    """A new folio for an anonymous fault (content: zero-filled, token 0)."""
+    return folio_alloc(gfp, order)
+
+
+def vma_alloc_zeroed_movable_folio(vma: vm_area_struct, addr: int) -> folio | None:
+    f = vma_alloc_folio(GFP_HIGHUSER_MOVABLE, 0, vma, addr)
+    if f is not None:
+        for p in f.pages:
+            p.content = 0
+    return f
+
+
+def copy_user_highpage(to: page, frm: page) -> None:
+    to.content = frm.content
+
+
+def folio_file_page(folio: folio, index: int) -> page:
+    return folio.pages[index & ((1 << folio.order) - 1)]
+
+
+def vmf_anon_prepare(vmf: vm_fault) -> int:
+    if anon_vma_prepare(vmf.vma):
+        return VM_FAULT_OOM
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# mm/ksm.c: ksm_might_need_to_copy().  Its home is swaplab/mm/ksm.py once
+# KSM is modeled; until then it lives here so that do_swap_page() and
+# unuse_pte() call it where the kernel does.
+
+def ksm_might_need_to_copy(folio: folio, vma: vm_area_struct, addr: int) -> Any:
+    """Return the folio to map at (vma, addr): ``folio`` itself, or a fresh private copy.
+
+    A copy is needed for a KSM folio whose stable node is gone, or a plain
+    anon folio first mapped at another address or by an unrelated process
+    (its index or anon_vma root do not match).
+    Context: ``folio`` is locked.
+    Return: ``folio``, a locked new folio (``ksm_swpin_copy`` +1), None when
+    the allocation failed, or EHWPOISON_FOLIO.
+    """
+    p = folio.pages[0]
+    av = folio.anon_vma if folio.PG_anon else None
+    if folio_test_large(folio):
+        return folio
+    if folio_test_ksm(folio):
+        if folio.stable_node is not None:
+            return folio
+    elif av is None or folio.index == linear_page_index(vma, addr) and \
+            vma.anon_vma is not None and av.root is vma.anon_vma.root:
+        return folio
+    if p.hwpoison:
+        return EHWPOISON_FOLIO
+    if not folio_test_uptodate(folio):
+        return folio
+    new_folio = vma_alloc_folio(GFP_HIGHUSER_MOVABLE, 0, vma, addr)
+    if new_folio is not None:
+        copy_user_highpage(new_folio.pages[0], p)
+        folio_set_dirty(new_folio)
+        new_folio.PG_uptodate = True
+        folio_lock(new_folio)
+        count_vm_event(KSM_SWPIN_COPY)
+    return new_folio
+
+
+# ---------------------------------------------------------------------------
+# Faults.
+
+def handle_mm_fault(vma: vm_area_struct, address: int, flags: int) -> int:
+    """Handle a user page fault at ``address``.
+
+    Context: mmap_lock held (read) by the faulting task.
+    Return: a vm_fault_t (0, VM_FAULT_MAJOR, or an error bit).
+    """
+    lockdep_assert_held(vma.vm_mm.mmap_lock)
+    vmf = vm_fault(vma, address & ~(PAGE_SIZE - 1), flags)
+    vmf.pmd = pmd_off(vma.vm_mm, address)
+    return handle_pte_fault(vmf)
+
+
+def handle_pte_fault(vmf: vm_fault) -> int:
+    """Dispatch on the pte: missing, swap, or present (write protection, young/dirty)."""
+    if vmf.pmd is None:
+        vmf.pte = None
+    else:
+        vmf.pte = pte_offset_map(vmf.pmd, vmf.address)
+        vmf.orig_pte = ptep_get(vmf.pte)
+        if pte_none(vmf.orig_pte):
+            vmf.pte = None
+    if vmf.pte is None:
+        return do_anonymous_page(vmf)            # do_pte_missing(): anonymous VMA
+    if not pte_present(vmf.orig_pte):
+        return do_swap_page(vmf)
+    spin_lock(vmf.pmd.ptl)
+    vmf.ptl = vmf.pmd.ptl
+    entry = vmf.orig_pte
+    if not pte_same(ptep_get(vmf.pte), entry):
+        pte_unmap_unlock(vmf.pte, vmf.ptl)
+        return 0
+    if vmf.flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE):
+        if not pte_write(entry):
+            return do_wp_page(vmf)
+        entry = pte_mkdirty(entry)
+    entry = pte_mkyoung(entry)
+    set_pte_at(vmf.vma.vm_mm, vmf.address, vmf.pte, entry)
+    pte_unmap_unlock(vmf.pte, vmf.ptl)
+    return 0
+
+
+def do_anonymous_page(vmf: vm_fault) -> int:
+    """Map the zero page (read) or a new zeroed folio (write) at a never-touched address.
+
+    Context: mmap_lock held; no page-table lock.
+    Return: 0 or VM_FAULT_OOM.
+    """
+    vma = vmf.vma
+    mm = vma.vm_mm
+    if vma.vm_flags & VM_SHARED:
+        return VM_FAULT_SIGBUS
+    vmf.pmd = pte_alloc(mm, vmf.address)
+    # Use the zero page for reads.
+    if not vmf.flags & FAULT_FLAG_WRITE:
+        entry = mk_pte(ZERO_PAGE)
+        vmf.pte, vmf.ptl = pte_offset_map_lock(mm, vmf.pmd, vmf.address)
+        if not pte_none(ptep_get(vmf.pte)):         # vmf_pte_changed()
+            pte_unmap_unlock(vmf.pte, vmf.ptl)
+            return 0
+        set_pte_at(mm, vmf.address, vmf.pte, entry)
+        pte_unmap_unlock(vmf.pte, vmf.ptl)
+        return 0
+    # Allocate our own private page.
+    ret = vmf_anon_prepare(vmf)
+    if ret:
+        return ret
+    new = vma_alloc_zeroed_movable_folio(vma, vmf.address)
+    if new is None:
+        return VM_FAULT_OOM
+    new.PG_uptodate = True
+    entry = pte_mkyoung(mk_pte(new.pages[0]))
+    if vma.vm_flags & VM_WRITE:
+        entry = pte_mkwrite(pte_mkdirty(entry))
+    vmf.pte, vmf.ptl = pte_offset_map_lock(mm, vmf.pmd, vmf.address)
+    if not pte_none(ptep_get(vmf.pte)):
+        pte_unmap_unlock(vmf.pte, vmf.ptl)
+        folio_put(new)
+        return 0
+    add_mm_counter(mm, MM_ANONPAGES, 1)
+    folio_add_new_anon_rmap(new, vma, vmf.address, RMAP_EXCLUSIVE)
+    folio_add_lru_vma(new, vma)
+    set_ptes(mm, vmf.address, vmf.pte, entry, 1)
+    pte_unmap_unlock(vmf.pte, vmf.ptl)
+    return 0
+
+
+def wp_can_reuse_anon_folio(folio: folio, vma: vm_area_struct) -> bool:
+    """May a write fault reuse this anon folio in place?  (Only we hold it.)
+
+    Frees the folio's swap space on the way if nothing else uses it.
+    """
+    if folio_test_ksm(folio) or folio_ref_count(folio) > 3:
+        return False
+    if folio_ref_count(folio) > 1 + folio_test_swapcache(folio):
+        return False
+    if not folio_trylock(folio):
+        return False
+    if folio_test_swapcache(folio):
+        folio_free_swap(folio)
+    if folio_test_ksm(folio) or folio_ref_count(folio) != 1:
+        folio_unlock(folio)
+        return False
+    folio_move_anon_rmap(folio, vma)
+    folio_unlock(folio)
+    return True
+
+
+def wp_page_reuse(vmf: vm_fault, folio: folio | None) -> None:
+    """Make the pte writable and dirty in place.  Context: PTL held; released here."""
+    VM_BUG_ON(not vmf.flags & FAULT_FLAG_WRITE, "wp_page_reuse without FAULT_FLAG_WRITE")
+    if folio is not None:
+        VM_BUG_ON(folio_test_anon(folio) and not vmf.page.anon_exclusive,
+                  "wp_page_reuse of a non-exclusive anon page")
+    entry = pte_mkyoung(vmf.orig_pte)
+    entry = maybe_mkwrite(pte_mkdirty(entry), vmf.vma)
+    set_pte_at(vmf.vma.vm_mm, vmf.address, vmf.pte, entry)
+    pte_unmap_unlock(vmf.pte, vmf.ptl)
+
+
+def wp_page_copy(vmf: vm_fault) -> int:
+    """Break COW: map a private copy (or a zeroed page instead of the zero page).
+
+    Context: mmap_lock held; the caller dropped the PTL; the old folio (if
+    any) carries a reference taken by do_wp_page().
+    Return: 0 or VM_FAULT_OOM.
+    """
+    vma = vmf.vma
+    mm = vma.vm_mm
+    old_folio = vmf.page.folio if vmf.page is not None else None
+    page_copied = False
+    ret = vmf_anon_prepare(vmf)
+    if ret:
+        if old_folio is not None:
+            folio_put(old_folio)
+        return ret
+    if is_zero_page(vmf.orig_pte.page):
+        new_folio = vma_alloc_zeroed_movable_folio(vma, vmf.address)
+    else:
+        new_folio = vma_alloc_folio(GFP_HIGHUSER_MOVABLE, 0, vma, vmf.address)
+        if new_folio is not None:
+            copy_user_highpage(new_folio.pages[0], vmf.page)
+    if new_folio is None:
+        if old_folio is not None:
+            folio_put(old_folio)
+        return VM_FAULT_OOM
+    new_folio.PG_uptodate = True
+    vmf.pte, vmf.ptl = pte_offset_map_lock(mm, vmf.pmd, vmf.address)
+    put_folio: folio | None = new_folio
+    if vmf.pte is not None and pte_same(ptep_get(vmf.pte), vmf.orig_pte):
+        if old_folio is None:
+            inc_mm_counter(mm, MM_ANONPAGES)
+        entry = pte_mkyoung(mk_pte(new_folio.pages[0]))
+        entry = maybe_mkwrite(pte_mkdirty(entry), vma)
+        ptep_clear_flush(mm, vmf.address, vmf.pte)
+        folio_add_new_anon_rmap(new_folio, vma, vmf.address, RMAP_EXCLUSIVE)
+        folio_add_lru_vma(new_folio, vma)
+        set_pte_at(mm, vmf.address, vmf.pte, entry)
+        if old_folio is not None:
+            folio_remove_rmap_pte(old_folio, vmf.page, vma)
+        # Free the old page: the mapping's reference goes below.
+        put_folio = old_folio
+        page_copied = True
+    pte_unmap_unlock(vmf.pte, vmf.ptl)
+    if put_folio is not None:
+        folio_put(put_folio)
+    if old_folio is not None:
+        if page_copied:
+            free_swap_cache(old_folio)
+        folio_put(old_folio)
+    return 0
+
+
+def do_wp_page(vmf: vm_fault) -> int:
+    """A write to a present, write-protected pte: reuse the page or copy it.
+
+    Context: the page-table lock is held (vmf.ptl) and released here.
+    Return: 0 or VM_FAULT_OOM.
+    """
+    lockdep_assert_held(vmf.ptl)  # type: ignore[arg-type]
+    vma = vmf.vma
+    vmf.page = vm_normal_page(vma, vmf.address, vmf.orig_pte)
+    folio = vmf.page.folio if vmf.page is not None else None
+    # Private mapping: reuse an exclusive page, or one only we hold.
+    if folio is not None and folio_test_anon(folio) and \
+            (vmf.page.anon_exclusive or wp_can_reuse_anon_folio(folio, vma)):
+        if not vmf.page.anon_exclusive:
+            vmf.page.anon_exclusive = True
+        wp_page_reuse(vmf, folio)
+        return 0
+    # Ok, we need to copy.  Oh, well..
+    if folio is not None:
+        folio_get(folio)
+    pte_unmap_unlock(vmf.pte, vmf.ptl)
+    return wp_page_copy(vmf)
+
+
+def should_try_to_free_swap(si: Any, folio: folio, vma: vm_area_struct, extra_refs: int,
+                            fault_flags: int) -> bool:
+    """After a swap-in mapped ``folio``: is freeing its swap space worth a try?
+
+    Return: True for a SWP_SYNCHRONOUS_IO device, when swap is full or the
+    folio is mlocked, or for a write fault whose mapping is the folio's only
+    user; False if the folio is not in the swap cache.
+    """
+    if not folio_test_swapcache(folio):
+        return False
+    # Always try for SWP_SYNCHRONOUS_IO devices: the cache saves no I/O there.
+    if si.flags & SWP_SYNCHRONOUS_IO:
+        return True
+    if mem_cgroup_swap_full(folio) or (vma.vm_flags & VM_LOCKED) or folio_test_mlocked(folio):
+        return True
+    # The swap count is worth keeping unless a write will dirty the page
+    # and we are its only user (references: ours plus the swap cache's).
+    return bool(fault_flags & FAULT_FLAG_WRITE) and not folio_test_ksm(folio) and \
+        folio_ref_count(folio) == extra_refs + folio_nr_pages(folio)
+
+
+def alloc_swap_folio(vmf: vm_fault) -> folio | None:
+    """The folio a SWP_SYNCHRONOUS_IO swap-in reads into (order 0: no mTHP swap-in)."""
+    return vma_alloc_folio(GFP_HIGHUSER_MOVABLE, 0, vmf.vma, vmf.address)
+
+
+def do_swap_page(vmf: vm_fault) -> int:
+    """Fault in the page a swap pte refers to.
+
+    Context: mmap_lock held (read); no page-table lock, no folio lock.
+    Return: 0, VM_FAULT_MAJOR (the page was read from the device), or an
+    error bit (VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_HWPOISON).
+    """
+    vma = vmf.vma
+    mm = vma.vm_mm
+    ret = 0
+    if not pte_is_swap_entry(vmf.orig_pte):
+        if is_pte_marker(vmf.orig_pte):
+            return VM_FAULT_HWPOISON if vmf.orig_pte.entry == PTE_MARKER_HWPOISON else VM_FAULT_SIGBUS
+        return VM_FAULT_SIGBUS
+    entry = pte_to_swp_entry(vmf.orig_pte)
+    si = get_swap_device(entry)
+    if si is None:
+        return 0
+    folio = swap_cache_get_folio(entry)
+    swapcache = folio
+    if folio is None:
+        if si.flags & SWP_SYNCHRONOUS_IO:
+            folio = alloc_swap_folio(vmf)
+            if folio is not None:
+                # The folio is charged, so swap-in can only fail due to
+                # a raced swap-in, returning the folio cached first.
+                swapcache = swapin_folio(entry, folio)
+                if swapcache is not folio:
+                    folio_put(folio)
+                folio = swapcache
+        else:
+            folio = swapin_readahead(entry, GFP_HIGHUSER_MOVABLE, vmf)
+            swapcache = folio
+        if folio is None:
+            # Back out if somebody else faulted in this pte meanwhile.
+            vmf.pte, vmf.ptl = pte_offset_map_lock(mm, vmf.pmd, vmf.address)
+            if vmf.pte is not None and pte_same(ptep_get(vmf.pte), vmf.orig_pte):
+                ret = VM_FAULT_OOM
+            pte_unmap_unlock(vmf.pte, vmf.ptl)
+            put_swap_device(si)
+            return ret
+        # Had to read the page from the swap area: major fault.
+        ret = VM_FAULT_MAJOR
+        count_vm_event(PGMAJFAULT)
+    assert swapcache is not None
+    folio_lock(folio)
+    p = folio_file_page(folio, swp_offset(entry))
+    # folio_free_swap() or swapoff may have released the swap cache under us.
+    if not folio_matches_swap_entry(folio, entry):
+        return _out_page(folio, swapcache, si, ret)
+    if p.hwpoison:
+        return _out_page(folio, swapcache, si, VM_FAULT_HWPOISON)
+    # KSM sometimes has to copy on read faults.
+    copy = ksm_might_need_to_copy(folio, vma, vmf.address)
+    if copy is None:
+        return _out_page(swapcache, swapcache, si, VM_FAULT_OOM)
+    if copy is EHWPOISON_FOLIO:
+        return _out_page(swapcache, swapcache, si, VM_FAULT_HWPOISON)
+    folio = copy
+    if folio is not swapcache:
+        p = folio.pages[0]
+    if (vmf.flags & FAULT_FLAG_WRITE) and folio is swapcache and not folio_test_ksm(folio) \
+            and not folio.PG_lru:
+        pass                                            # lru_add_drain()
+    # Back out if somebody else already faulted in this pte.
+    vmf.pte, vmf.ptl = pte_offset_map_lock(mm, vmf.pmd, vmf.address)
+    if vmf.pte is None or not pte_same(ptep_get(vmf.pte), vmf.orig_pte):
+        pte_unmap_unlock(vmf.pte, vmf.ptl)
+        return _out_page(folio, swapcache, si, ret)
+    if not folio_test_uptodate(folio):
+        pte_unmap_unlock(vmf.pte, vmf.ptl)
+        return _out_page(folio, swapcache, si, VM_FAULT_SIGBUS)
+    nr_pages = 1
+    address = vmf.address
+    ptep = vmf.pte
+    VM_BUG_ON_FOLIO(folio_test_anon(folio) and p.anon_exclusive, folio,
+                    "do_swap_page: a swap pte points at a PageAnonExclusive page")
+    exclusive = False
+    rmap_flags = RMAP_NONE
+    # Under the PTL (fork cannot share the entry now): certainly exclusive?
+    if not folio_test_ksm(folio):
+        exclusive = pte_swp_exclusive(vmf.orig_pte)
+        if exclusive:
+            check_swap_exclusive(folio, entry, nr_pages)
+        if folio is not swapcache:
+            # A fresh copy nobody else can see: certainly exclusive.
+            exclusive = True
+        elif exclusive and folio_test_writeback(folio) and si.flags & SWP_STABLE_WRITES:
+            exclusive = False
+    # Arch metadata is indexed by the swap entry: restore before the put.
+    arch_swap_restore(entry, folio)
+    add_mm_counter(mm, MM_ANONPAGES, nr_pages)
+    add_mm_counter(mm, MM_SWAPENTS, -nr_pages)
+    pte = mk_pte(p)
+    if pte_swp_soft_dirty(vmf.orig_pte):
+        pte = pte_mksoft_dirty(pte)
+    if pte_swp_uffd_wp(vmf.orig_pte):
+        pte = pte_mkuffd_wp(pte)
+    # Same logic as in do_wp_page(), for pages that are certainly not shared.
+    if not folio_test_ksm(folio) and (exclusive or folio_ref_count(folio) == 1):
+        if vma.vm_flags & VM_WRITE and not pte_swp_uffd_wp(vmf.orig_pte):
+            pte = pte_mkwrite(pte)
+            if vmf.flags & FAULT_FLAG_WRITE:
+                pte = pte_mkdirty(pte)
+                vmf.flags &= ~FAULT_FLAG_WRITE
+        rmap_flags |= RMAP_EXCLUSIVE
+    folio_ref_add(folio, nr_pages - 1)
+    vmf.orig_pte = pte
+    if folio is not swapcache:
+        # KSM created a completely new copy.
+        folio_add_new_anon_rmap(folio, vma, address, RMAP_EXCLUSIVE)
+        folio_add_lru_vma(folio, vma)
+        folio_put_swap(swapcache, None)
+    elif not folio_test_anon(folio):
+        VM_WARN_ON_ONCE_FOLIO(folio_nr_pages(folio) != nr_pages, folio, "!anon folio not mapped whole")
+        VM_WARN_ON_ONCE_FOLIO(folio_mapped(folio), folio, "!anon folio already mapped")
+        folio_add_new_anon_rmap(folio, vma, address, rmap_flags)
+        folio_put_swap(folio, None)
+    else:
+        VM_WARN_ON_ONCE(nr_pages != 1 and nr_pages != folio_nr_pages(folio),
+                        "do_swap_page: partial mapping of a large folio")
+        folio_add_anon_rmap_ptes(folio, p, nr_pages, vma, address, rmap_flags)
+        folio_put_swap(folio, p if nr_pages == 1 else None)
+    VM_BUG_ON(not folio_test_anon(folio) or (pte_write(pte) and not p.anon_exclusive),
+              "do_swap_page: writable pte on a non-exclusive page")
+    set_ptes(mm, address, ptep, pte, nr_pages)
+    # Free the swap cache after mapping, so racing faults find the folio
+    # in the cache and wait on its lock.
+    if should_try_to_free_swap(si, folio, vma, nr_pages, vmf.flags):
+        folio_free_swap(folio)
+    folio_unlock(folio)
+    if folio is not swapcache:
+        folio_unlock(swapcache)
+        folio_put(swapcache)
+    if vmf.flags & FAULT_FLAG_WRITE:
+        ret |= do_wp_page(vmf)
+        if ret & VM_FAULT_ERROR:
+            ret &= VM_FAULT_ERROR
+        put_swap_device(si)
+        return ret
+    pte_unmap_unlock(vmf.pte, vmf.ptl)
+    put_swap_device(si)
+    return ret
+
+
+def _out_page(folio: folio, swapcache: folio, si: Any, ret: int) -> int:
+    """do_swap_page()'s ``out_page:``/``out_release:`` exits (PTL already dropped)."""
+    if folio_test_swapcache(folio):
+        folio_free_swap(folio)
+    folio_unlock(folio)
+    folio_put(folio)
+    if folio is not swapcache:
+        folio_unlock(swapcache)
+        folio_put(swapcache)
+    put_swap_device(si)
+    return ret
+
+
+def check_swap_exclusive(folio: folio, entry: int, nr_pages: int) -> None:
+    """Debug check: an exclusive swap pte's slots have swap count exactly 1."""
+    si = swap_entry_to_info(entry)
+    if si is None or si.swap_map is None:
+        return
+    for i in range(nr_pages):
+        count = swap_map_count(si, swp_offset(entry) + i)
+        VM_WARN_ON(count != 1, f"exclusive swap pte but slot count {count}")
+
+
+# ---------------------------------------------------------------------------
+# fork: copy_page_range().
+
+def copy_nonpresent_pte(dst_mm: mm_struct, src_mm: mm_struct, dst_pte: pte_ptr, src_pte: pte_ptr,
+                        dst_vma: vm_area_struct, src_vma: vm_area_struct, addr: int,
+                        rss: list[int]) -> int:
+    """Copy a swap (or marker) pte to the child.
+
+    Context: both page-table locks held.
+    Return: 0, or -EIO when the swap count needs a continuation page that
+    could not be allocated atomically (the caller retries with GFP_KERNEL).
+    """
+    orig_pte = ptep_get(src_pte)
+    pte = orig_pte
+    if pte_is_swap_entry(orig_pte):
+        entry = pte_to_swp_entry(orig_pte)
+        if swap_dup_entry_direct(entry) < 0:
+            return -5
+        # Make sure dst_mm is on swapoff's mmlist.
+        if list_empty(dst_mm.mmlist):
+            spin_lock(mmlist_lock)
+            if list_empty(dst_mm.mmlist):
+                list_add(dst_mm.mmlist, src_mm.mmlist)
+            spin_unlock(mmlist_lock)
+        # Mark the swap entry as shared.
+        if pte_swp_exclusive(orig_pte):
+            pte = pte_swp_clear_exclusive(orig_pte)
+            set_pte_at(src_mm, addr, src_pte, pte)
+        rss[MM_SWAPENTS] += 1
+    pte = pte_swp_clear_uffd_wp(pte)
+    set_pte_at(dst_mm, addr, dst_pte, pte)
+    return 0
+
+
+def copy_present_pte(dst_vma: vm_area_struct, src_vma: vm_area_struct, dst_pte: pte_ptr,
+                     src_pte: pte_ptr, addr: int, rss: list[int]) -> int:
+    """Share a present page with the child, write-protected in both (COW).
+
+    Context: both page-table locks held.  Return: 0.
+    """
+    pte = ptep_get(src_pte)
+    p = vm_normal_page(src_vma, addr, pte)
+    if p is not None:
+        f = p.folio
+        folio_get(f)
+        if folio_try_dup_anon_rmap_pte(f, p, dst_vma, src_vma):
+            folio_put(f)
+            return -11
+        rss[MM_ANONPAGES] += 1
+    # A COW mapping: write protect it in both processes.
+    if is_cow_mapping(src_vma.vm_flags) and pte_write(pte):
+        ptep_set_wrprotect(src_vma.vm_mm, addr, src_pte)
+        pte = pte_wrprotect(pte)
+    pte = pte_mkold(pte)
+    pte = pte_clear_uffd_wp(pte)
+    set_pte_at(dst_vma.vm_mm, addr, dst_pte, pte)
+    return 0
+
+
+def copy_pte_range(dst_vma: vm_area_struct, src_vma: vm_area_struct, addr: int, end: int) -> int:
+    """Copy the ptes of ``[addr, end)`` (inside one page of ptes) to the child.
+
+    Context: both mms' mmap_lock held for write.
+    Return: 0 or -ENOMEM.
+    """
+    dst_mm = dst_vma.vm_mm
+    src_mm = src_vma.vm_mm
+    while True:
+        entry = 0
+        ret = 0
+        rss = [0] * NR_MM_COUNTERS
+        dst_pmd = pte_alloc(dst_mm, addr)
+        dst_pte, dst_ptl = pte_offset_map_lock(dst_mm, dst_pmd, addr)
+        src_pmd = pmd_off(src_mm, addr)
+        src_pte = pte_offset_map(src_pmd, addr)
+        assert src_pte is not None and dst_pte is not None
+        src_ptl = src_pmd.ptl  # type: ignore[union-attr]
+        spin_lock_nested(src_ptl, 1)
+        while addr != end:
+            ptent = ptep_get(src_pte)
+            if not pte_none(ptent):
+                if not pte_present(ptent):
+                    ret = copy_nonpresent_pte(dst_mm, src_mm, dst_pte, src_pte, dst_vma,
+                                              src_vma, addr, rss)
+                    if ret == -5:
+                        entry = pte_to_swp_entry(ptep_get(src_pte))
+                        break
+                else:
+                    ret = copy_present_pte(dst_vma, src_vma, dst_pte, src_pte, addr, rss)
+                    if ret:
+                        break
+            dst_pte += 1
+            src_pte += 1
+            addr += PAGE_SIZE
+        spin_unlock(src_ptl)
+        for member in range(NR_MM_COUNTERS):
+            add_mm_counter(dst_mm, member, rss[member])
+        pte_unmap_unlock(dst_pte, dst_ptl)
+        cond_resched()
+        if ret == -5:
+            VM_WARN_ON_ONCE(not entry, "copy_pte_range: -EIO without an entry")
+            if add_swap_count_continuation(entry, GFP_KERNEL) < 0:
+                return -12
+        elif ret:
+            VM_WARN_ON_ONCE(True, f"copy_pte_range: unexpected error {ret}")
+            return -12
+        # We've captured and resolved the error.  Reset, try again.
+        if addr == end:
+            return 0
+
+
+def copy_page_range(dst_vma: vm_area_struct, src_vma: vm_area_struct) -> int:
+    """Copy the page tables of ``src_vma`` to the child's ``dst_vma``.
+
+    Context: both mms' mmap_lock held for write.  Return: 0 or -ENOMEM.
+    """
+    if src_vma.anon_vma is None:
+        return 0                                   # vma_needs_copy(): nothing to copy
+    addr = src_vma.vm_start
+    end = src_vma.vm_end
+    while addr < end:
+        nxt = min((addr + PMD_SIZE) & ~(PMD_SIZE - 1), end)
+        if pmd_off(src_vma.vm_mm, addr) is not None:
+            ret = copy_pte_range(dst_vma, src_vma, addr, nxt)
+            if ret:
+                return ret
+        addr = nxt
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# Zap.
+
+class mmu_gather:
+    """struct mmu_gather (include/asm-generic/tlb.h): folios whose last pte went away.
+
+    Their references are dropped, after free_swap_cache(), when the batch is
+    flushed (tlb_finish_mmu()), outside the page-table lock.
+    """
+
+    __slots__ = ("folios", "fullmm", "mm")
+
+    def __init__(self, mm: mm_struct, fullmm: bool = False) -> None:
+        self.mm = mm
+        self.fullmm = fullmm
+        self.folios: list[folio] = []
+
+
+def tlb_gather_mmu(mm: mm_struct, fullmm: bool = False) -> mmu_gather:
+    return mmu_gather(mm, fullmm)
+
+
+def tlb_finish_mmu(tlb: mmu_gather) -> None:
+    """Flush the TLB batch: free_pages_and_swap_cache()."""
+    folios = tlb.folios
+    tlb.folios = []
+    free_pages_and_swap_cache(folios)
+
+
+def swap_pte_batch(start_ptep: pte_ptr, max_nr: int, pte: pte_t) -> int:
+    """mm/internal.h: how many consecutive ptes hold consecutive entries of one device.
+
+    Return: the batch length, at least 1.
+    """
+    expected_pte = pte_next_swp_offset(pte)
+    entry = pte_to_swp_entry(pte)
+    VM_WARN_ON(max_nr < 1, "swap_pte_batch: max_nr < 1")
+    VM_WARN_ON(not pte_is_swap_entry(pte), "swap_pte_batch: not a swap pte")
+    cgroup_id = lookup_swap_cgroup_id(entry)
+    nr = 1
+    while nr < max_nr:
+        cur = ptep_get(start_ptep + nr)
+        if not pte_same(cur, expected_pte):
+            break
+        if lookup_swap_cgroup_id(pte_to_swp_entry(cur)) != cgroup_id:
+            break
+        expected_pte = pte_next_swp_offset(expected_pte)
+        nr += 1
+    return nr
+
+
+def lookup_swap_cgroup_id(entry: int) -> int:
+    """mm/swap_cgroup.c: the memcg id a slot is charged to (0: none)."""
+    si = swap_entry_to_info(entry)
+    if si is None:
+        return 0
+    memcg = si.swap_cgroup.get(swp_offset(entry))
+    return 0 if memcg is None else hash(memcg.name) & 0xffff
+
+
+def zap_present_ptes(tlb: mmu_gather, vma: vm_area_struct, pte: pte_ptr, ptent: pte_t,
+                     addr: int, rss: list[int]) -> int:
+    """Clear a present pte; its folio's reference goes to the TLB batch.  Return: 1."""
+    mm = vma.vm_mm
+    p = vm_normal_page(vma, addr, ptent)
+    ptep_get_and_clear(mm, addr, pte)
+    if p is None:
+        return 1                               # the zero page
+    f = p.folio
+    if not folio_test_anon(f) and pte_dirty(ptent):
+        folio_set_dirty(f)
+    rss[MM_ANONPAGES] -= 1
+    folio_remove_rmap_pte(f, p, vma)
+    tlb.folios.append(f)
+    return 1
+
+
+def zap_nonpresent_ptes(tlb: mmu_gather, vma: vm_area_struct, pte: pte_ptr, ptent: pte_t,
+                        max_nr: int, addr: int, rss: list[int]) -> int:
+    """Clear swap ptes (batched) and drop their swap references.  Return: ptes cleared."""
+    nr = 1
+    if pte_is_swap_entry(ptent):
+        entry = pte_to_swp_entry(ptent)
+        # Genuine swap entries, hence private anon pages.
+        nr = swap_pte_batch(pte, max_nr, ptent)
+        rss[MM_SWAPENTS] -= nr
+        swap_put_entries_direct(entry, nr)
+    for i in range(nr):
+        pte_clear(vma.vm_mm, addr + i * PAGE_SIZE, pte + i)
+    return nr
+
+
+def zap_pte_range(tlb: mmu_gather, vma: vm_area_struct, addr: int, end: int) -> None:
+    """Zap the ptes of ``[addr, end)`` (inside one page of ptes).
+
+    Context: mmap_lock held; takes the page-table lock.
+    """
+    mm = vma.vm_mm
+    rss = [0] * NR_MM_COUNTERS
+    pmd = pmd_off(mm, addr)
+    if pmd is None:
+        return
+    start_pte, ptl = pte_offset_map_lock(mm, pmd, addr)
+    assert start_pte is not None
+    pte = start_pte
+    while addr != end:
+        ptent = ptep_get(pte)
+        nr = 1
+        if not pte_none(ptent):
+            if pte_present(ptent):
+                nr = zap_present_ptes(tlb, vma, pte, ptent, addr, rss)
+            else:
+                nr = zap_nonpresent_ptes(tlb, vma, pte, ptent, (end - addr) // PAGE_SIZE, addr, rss)
+        pte += nr
+        addr += nr * PAGE_SIZE
+    for member in range(NR_MM_COUNTERS):
+        add_mm_counter(mm, member, rss[member])
+    pte_unmap_unlock(start_pte, ptl)
+
+
+def unmap_page_range(tlb: mmu_gather, vma: vm_area_struct, addr: int, end: int) -> None:
+    while addr < end:
+        nxt = min((addr + PMD_SIZE) & ~(PMD_SIZE - 1), end)
+        zap_pte_range(tlb, vma, addr, nxt)
+        cond_resched()
+        addr = nxt
+
+
+def unmap_vmas(tlb: mmu_gather, vmas: list[vm_area_struct], start: int, end: int) -> None:
+    """Zap every VMA of ``vmas`` over ``[start, end)``.  Context: mmap_lock held."""
+    for vma in vmas:
+        s = max(start, vma.vm_start)
+        e = min(end, vma.vm_end)
+        if s < e:
+            unmap_page_range(tlb, vma, s, e)
+
+
+def zap_page_range_single(vma: vm_area_struct, address: int, size: int) -> None:
+    """Zap ``[address, address + size)`` of one VMA (MADV_DONTNEED).  Context: mmap_lock held."""
+    tlb = tlb_gather_mmu(vma.vm_mm)
+    unmap_page_range(tlb, vma, address, address + size)
+    tlb_finish_mmu(tlb)
+
+
+# Linked at the end of the module (see mm/swapfile.py).
+from swaplab.mm.rmap import (
+    RMAP_EXCLUSIVE,
+    RMAP_NONE,
+    anon_vma_prepare,
+    folio_add_anon_rmap_ptes,
+    folio_add_new_anon_rmap,
+    folio_move_anon_rmap,
+    folio_remove_rmap_pte,
+    folio_try_dup_anon_rmap_pte,
+)
+from swaplab.mm.swap import folio_matches_swap_entry
+from swaplab.mm.swap_state import (
+    free_pages_and_swap_cache,
+    free_swap_cache,
+    swap_cache_get_folio,
+    swapin_folio,
+    swapin_readahead,
+)
+from swaplab.mm.swapfile import (
+    add_swap_count_continuation,
+    folio_free_swap,
+    folio_put_swap,
+    get_swap_device,
+    put_swap_device,
+    swap_dup_entry_direct,
+    swap_entry_to_info,
+    swap_map_count,
+    swap_put_entries_direct,
+)
+from swaplab.mm.vmscan import folio_add_lru_vma
+

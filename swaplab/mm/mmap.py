@@ -1,0 +1,158 @@
+"""mm/mmap.c (with the parts of mm/vma.c it calls): anonymous private mappings.
+
+do_mmap() of ``MAP_PRIVATE | MAP_ANONYMOUS`` memory, do_munmap() and
+exit_mmap().  Addresses are handed out top-down from ``mm.mmap_base``
+(first gap from the top), as with ``norandmaps``.  Unmapping zaps the
+range (mm/memory.py), unlinks the VMA from its anon_vmas and frees the
+pages of ptes no VMA covers any more (free_pgtables()).
+"""
+
+from __future__ import annotations
+
+from swaplab.include.linux.mm_types import (
+    VM_MAYEXEC,
+    VM_MAYREAD,
+    VM_MAYWRITE,
+    VM_NOHUGEPAGE,
+    VM_READ,
+    VM_WRITE,
+    mm_struct,
+    vm_area_struct,
+)
+from swaplab.include.linux.mmdebug import VM_WARN_ON
+from swaplab.include.linux.pgtable import PAGE_SHIFT, PAGE_SIZE, PMD_SHIFT, PTRS_PER_PTE, pte_none
+from swaplab.kernel.locking import lockdep_assert_held, mutex_lock, mutex_unlock
+
+EINVAL = 22
+ENOMEM = 12
+
+
+def get_unmapped_area(mm: mm_struct, length: int) -> int:
+    """The highest free range of ``length`` bytes below ``mm.mmap_base``.  Return: address or -ENOMEM."""
+    top = mm.mmap_base
+    for vma in sorted(mm.mmap, key=lambda v: v.vm_start, reverse=True):
+        if vma.vm_end <= top - length:
+            break
+        top = min(top, vma.vm_start)
+    if top - length < 0:
+        return -ENOMEM
+    return top - length
+
+
+def vma_link(mm: mm_struct, vma: vm_area_struct) -> None:
+    """Insert a VMA in address order.  Context: mmap_lock held for write."""
+    lockdep_assert_held(mm.mmap_lock)
+    mm.mmap.append(vma)
+    mm.mmap.sort(key=lambda v: v.vm_start)
+
+
+def do_mmap(mm: mm_struct, length: int, vm_flags: int | None = None) -> int:
+    """mmap(NULL, length, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS) (+ MADV_NOHUGEPAGE).
+
+    Context: mmap_lock held for write.
+    Return: the address, or -EINVAL / -ENOMEM.
+    """
+    lockdep_assert_held(mm.mmap_lock)
+    if length <= 0 or length % PAGE_SIZE:
+        return -EINVAL
+    addr = get_unmapped_area(mm, length)
+    if addr < 0:
+        return addr
+    if vm_flags is None:
+        vm_flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_NOHUGEPAGE
+    # An anonymous VMA's pgoff is its address in pages (vma_set_anonymous()).
+    vma = vm_area_struct(mm, addr, addr + length, vm_flags, addr >> PAGE_SHIFT)
+    vma_link(mm, vma)
+    return addr
+
+
+def free_pgtables(mm: mm_struct, start: int, end: int) -> None:
+    """Free the pages of ptes in ``[start, end)`` that no VMA covers any more."""
+    first = start >> PMD_SHIFT
+    last = (end - 1) >> PMD_SHIFT
+    for idx in sorted(k for k in mm.pgd if first <= k <= last):
+        table = mm.pgd[idx]
+        lo, hi = idx << PMD_SHIFT, (idx + 1) << PMD_SHIFT
+        if any(v.vm_start < hi and v.vm_end > lo for v in mm.mmap):
+            continue
+        VM_WARN_ON(not all(pte_none(table.ptes[i]) for i in range(PTRS_PER_PTE)),
+                   "free_pgtables: freeing a page of ptes that still maps something")
+        del mm.pgd[idx]
+
+
+def unmap_region(mm: mm_struct, vmas: list[vm_area_struct], start: int, end: int) -> None:
+    """Zap ``[start, end)`` of ``vmas`` and free their page tables."""
+    tlb = tlb_gather_mmu(mm)
+    unmap_vmas(tlb, vmas, start, end)
+    tlb_finish_mmu(tlb)
+    free_pgtables(mm, start, end)
+
+
+def do_munmap(mm: mm_struct, start: int, length: int) -> int:
+    """munmap(2) of whole VMAs or pieces of them.
+
+    Context: mmap_lock held for write.
+    Return: 0 or -EINVAL.
+    """
+    lockdep_assert_held(mm.mmap_lock)
+    if start % PAGE_SIZE or length <= 0:
+        return -EINVAL
+    end = start + ((length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+    victims = [v for v in mm.mmap if v.vm_start < end and v.vm_end > start]
+    # Split VMAs that stick out of the range (__split_vma()).
+    for vma in list(victims):
+        if vma.vm_start < start:
+            tail = vm_area_struct(mm, start, vma.vm_end, vma.vm_flags,
+                                  vma.vm_pgoff + ((start - vma.vm_start) >> PAGE_SHIFT))
+            _split_anon(vma, tail)
+            vma.vm_end = start
+            vma_link(mm, tail)
+            victims[victims.index(vma)] = tail
+    for vma in list(victims):
+        if vma.vm_end > end:
+            tail = vm_area_struct(mm, end, vma.vm_end, vma.vm_flags,
+                                  vma.vm_pgoff + ((end - vma.vm_start) >> PAGE_SHIFT))
+            _split_anon(vma, tail)
+            vma.vm_end = end
+            vma_link(mm, tail)
+    for vma in victims:
+        mm.mmap.remove(vma)
+    unmap_region(mm, victims, start, end)
+    for vma in victims:
+        unlink_anon_vmas(vma)
+    return 0
+
+
+def _split_anon(vma: vm_area_struct, new: vm_area_struct) -> None:
+    """__split_vma(): the new piece shares the anon_vmas of the old (anon_vma_clone())."""
+    new.anon_vma = vma.anon_vma
+    for av in vma.anon_vma_chain:
+        anon_vma_chain_link(new, av)
+
+
+def vm_munmap(mm: mm_struct, start: int, length: int) -> int:
+    """munmap(2): take mmap_lock for write around do_munmap()."""
+    mutex_lock(mm.mmap_lock)
+    ret = do_munmap(mm, start, length)
+    mutex_unlock(mm.mmap_lock)
+    return ret
+
+
+def exit_mmap(mm: mm_struct) -> None:
+    """Tear down every mapping of a dying mm.  Context: the last mm user is gone."""
+    mutex_lock(mm.mmap_lock)
+    vmas = list(mm.mmap)
+    if vmas:
+        tlb = tlb_gather_mmu(mm, True)
+        unmap_vmas(tlb, vmas, 0, 1 << 48)
+        tlb_finish_mmu(tlb)
+    mm.mmap.clear()
+    for vma in vmas:
+        unlink_anon_vmas(vma)
+    free_pgtables(mm, 0, 1 << 48)
+    mutex_unlock(mm.mmap_lock)
+
+
+# Linked at the end of the module (see mm/swapfile.py).
+from swaplab.mm.memory import tlb_finish_mmu, tlb_gather_mmu, unmap_vmas
+from swaplab.mm.rmap import anon_vma_chain_link, unlink_anon_vmas

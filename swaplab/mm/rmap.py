@@ -1,0 +1,364 @@
+"""mm/rmap.c: the reverse map of anonymous folios, and try_to_unmap().
+
+An anonymous folio records the anon_vma of the VMA it was first mapped in
+(``folio.anon_vma``) and its linear page index (``folio.index``); every VMA
+chained to that anon_vma may map it, at ``vma_address(vma, folio.index)``.
+fork chains the child's VMA to the parent's anon_vmas (anon_vma_fork()), so
+an rmap walk of a folio shared across fork visits every process.
+
+Per-page state: ``page.mapcount`` (the kernel's ``_mapcount + 1``) and
+``page.anon_exclusive`` (PageAnonExclusive); per folio ``total_mapcount``.
+
+try_to_unmap_one() for an anon, swap-backed folio is where a swap entry
+takes a page's place (spec §5.2): clear the pte, ``folio_dup_swap(folio,
+subpage)``, put the mm on ``init_mm.mmlist``, MM_ANONPAGES -1 / MM_SWAPENTS
++1, install the swap pte with the exclusive bit of the page.  A lazy-free
+(``!swapbacked``) folio is discarded instead, unless it was redirtied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from swaplab.include.linux.mm_types import (
+    MM_ANONPAGES,
+    MM_SWAPENTS,
+    VM_LOCKED,
+    anon_vma,
+    dec_mm_counter,
+    inc_mm_counter,
+    init_mm,
+    linear_page_index,
+    mm_struct,
+    mmlist_lock,
+    vm_area_struct,
+    vma_address,
+)
+from swaplab.include.linux.mmdebug import VM_BUG_ON_FOLIO, VM_WARN_ON_FOLIO, WARN_ON_ONCE
+from swaplab.include.linux.pgtable import (
+    pmd_off,
+    pte_dirty,
+    pte_offset_map_lock,
+    pte_present,
+    pte_soft_dirty,
+    pte_swp_mkexclusive,
+    pte_swp_mksoft_dirty,
+    pte_swp_mkuffd_wp,
+    pte_uffd_wp,
+    pte_unmap_unlock,
+    ptep_clear_flush,
+    ptep_get,
+    set_pte_at,
+    swp_entry_to_pte,
+)
+from swaplab.kernel.dup import (
+    folio,
+    folio_mark_dirty,
+    folio_put,
+    folio_ref_count,
+    folio_test_anon,
+    folio_test_dirty,
+    folio_test_locked,
+    folio_test_swapbacked,
+    folio_test_swapcache,
+    list_add,
+    list_empty,
+    page,
+)
+from swaplab.kernel.locking import mutex_lock, mutex_unlock, spin_lock, spin_unlock
+from swaplab.kernel.stubs import arch_unmap_one
+
+# rmap_t flags
+RMAP_NONE = 0
+RMAP_EXCLUSIVE = 1
+
+# enum ttu_flags
+TTU_SPLIT_HUGE_PMD = 0x4
+TTU_IGNORE_MLOCK = 0x8
+TTU_SYNC = 0x10
+TTU_HWPOISON = 0x20
+TTU_BATCH_FLUSH = 0x40
+TTU_RMAP_LOCKED = 0x80
+
+
+# ---------------------------------------------------------------------------
+# anon_vma lifetime (the VMA side).
+
+def anon_vma_prepare(vma: vm_area_struct) -> int:
+    """Give ``vma`` an anon_vma before its first anonymous folio.
+
+    Context: mmap_lock held (read is enough in the kernel).
+    Return: 0, or -ENOMEM (never in the model).
+    """
+    if vma.anon_vma is not None:
+        return 0
+    av = anon_vma()
+    vma.anon_vma = av
+    anon_vma_chain_link(vma, av)
+    return 0
+
+
+def anon_vma_chain_link(vma: vm_area_struct, av: anon_vma) -> None:
+    """Chain ``vma`` to ``av``: folios of ``av`` may be mapped by ``vma``."""
+    vma.anon_vma_chain.append(av)
+    av.vmas.append(vma)
+
+
+def anon_vma_fork(vma: vm_area_struct, pvma: vm_area_struct) -> int:
+    """Chain the child's ``vma`` to every anon_vma of ``pvma`` and give it its own.
+
+    Context: both mms' mmap_lock held for write (fork).
+    Return: 0.
+    """
+    if pvma.anon_vma is None:
+        return 0
+    vma.anon_vma = None
+    for av in pvma.anon_vma_chain:          # anon_vma_clone()
+        anon_vma_chain_link(vma, av)
+    av = anon_vma(pvma.anon_vma.root)
+    vma.anon_vma = av
+    anon_vma_chain_link(vma, av)
+    return 0
+
+
+def unlink_anon_vmas(vma: vm_area_struct) -> None:
+    """Remove ``vma`` from every anon_vma it is chained to (munmap, exit)."""
+    for av in vma.anon_vma_chain:
+        av.vmas.remove(vma)
+    vma.anon_vma_chain = []
+
+
+# ---------------------------------------------------------------------------
+# Adding and removing mappings.
+
+def folio_anon_vma(folio: folio) -> anon_vma | None:
+    return folio.anon_vma if folio.PG_anon else None
+
+
+def __folio_set_anon(folio: folio, vma: vm_area_struct, address: int, exclusive: bool) -> None:
+    av = vma.anon_vma
+    VM_BUG_ON_FOLIO(av is None, folio, "__folio_set_anon: VMA without anon_vma")
+    # An exclusive folio can be filed under the VMA's own anon_vma; a
+    # possibly shared one needs the root, which every sharer is chained to.
+    if not exclusive:
+        av = av.root  # type: ignore[union-attr]
+    folio.anon_vma = av
+    folio.PG_anon = True
+    folio.index = linear_page_index(vma, address)
+
+
+def folio_add_new_anon_rmap(folio: folio, vma: vm_area_struct, address: int, flags: int) -> None:
+    """Map a folio that no pte maps yet (a fresh anonymous or swapped-in folio).
+
+    Context: the page-table lock of the pte is held; a folio the swap cache
+    may see must be locked.
+    """
+    exclusive = bool(flags & RMAP_EXCLUSIVE)
+    VM_WARN_ON_FOLIO(folio.total_mapcount != 0, folio, "folio_add_new_anon_rmap: folio already mapped")
+    folio.PG_swapbacked = True
+    __folio_set_anon(folio, vma, address, exclusive)
+    p = folio.pages[0]
+    p.mapcount = 1
+    folio.total_mapcount = 1
+    if exclusive:
+        p.anon_exclusive = True
+
+
+def folio_add_anon_rmap_ptes(folio: folio, p: page, nr_pages: int, vma: vm_area_struct,
+                             address: int, flags: int) -> None:
+    """Add ``nr_pages`` pte mappings of pages of an anonymous folio, from ``p`` on.
+
+    Context: the page-table lock is held and the folio is locked.
+    """
+    VM_WARN_ON_FOLIO(not folio_test_locked(folio), folio, "folio_add_anon_rmap_ptes: folio not locked")
+    for i in range(p.idx, p.idx + nr_pages):
+        sub = folio.pages[i]
+        sub.mapcount += 1
+        if flags & RMAP_EXCLUSIVE:
+            sub.anon_exclusive = True
+    folio.total_mapcount += nr_pages
+
+
+def folio_add_anon_rmap_pte(folio: folio, p: page, vma: vm_area_struct, address: int,
+                            flags: int) -> None:
+    folio_add_anon_rmap_ptes(folio, p, 1, vma, address, flags)
+
+
+def folio_remove_rmap_ptes(folio: folio, p: page, nr_pages: int, vma: vm_area_struct) -> None:
+    """Drop ``nr_pages`` pte mappings.  Context: the page-table lock is held."""
+    for i in range(p.idx, p.idx + nr_pages):
+        sub = folio.pages[i]
+        sub.mapcount -= 1
+        VM_BUG_ON_FOLIO(sub.mapcount < 0, folio, "folio_remove_rmap_ptes: mapcount underflow")
+        if sub.mapcount == 0:
+            sub.anon_exclusive = False
+    folio.total_mapcount -= nr_pages
+
+
+def folio_remove_rmap_pte(folio: folio, p: page, vma: vm_area_struct) -> None:
+    folio_remove_rmap_ptes(folio, p, 1, vma)
+
+
+def folio_try_dup_anon_rmap_pte(folio: folio, p: page, dst_vma: vm_area_struct,
+                                src_vma: vm_area_struct) -> int:
+    """fork: one more pte maps ``p``; an exclusive page becomes shared.
+
+    Context: both page-table locks are held.
+    Return: 0, or -EBUSY if the page may be pinned (never in the model).
+    """
+    p.anon_exclusive = False
+    p.mapcount += 1
+    folio.total_mapcount += 1
+    return 0
+
+
+def folio_try_share_anon_rmap_pte(folio: folio, p: page) -> int:
+    """Unmap: the page stops being exclusive.  Return: 0, or -EBUSY if pinned."""
+    p.anon_exclusive = False
+    return 0
+
+
+def folio_move_anon_rmap(folio: folio, vma: vm_area_struct) -> None:
+    """The only mapper reuses the folio: file it under its own anon_vma."""
+    VM_BUG_ON_FOLIO(not folio_test_locked(folio), folio, "folio_move_anon_rmap: not locked")
+    folio.anon_vma = vma.anon_vma
+
+
+def PageAnonExclusive(p: page) -> bool:
+    return p.anon_exclusive
+
+
+def SetPageAnonExclusive(p: page) -> None:
+    p.anon_exclusive = True
+
+
+# ---------------------------------------------------------------------------
+# The rmap walk.
+
+def folio_not_mapped(folio: folio) -> bool:
+    return folio.total_mapcount == 0
+
+
+def rmap_walk_anon(folio: folio, rmap_one: Callable[[folio, vm_area_struct, int, Any], bool],
+                   done: Callable[[folio], bool] | None, arg: Any, locked: bool) -> None:
+    """Call ``rmap_one(folio, vma, address, arg)`` for every VMA that may map ``folio``.
+
+    Stops when ``rmap_one`` returns False or ``done(folio)`` is true.
+    Context: the folio is locked.
+    """
+    av = folio_anon_vma(folio)
+    if av is None:
+        return
+    if not locked:
+        mutex_lock(av.root.rwsem)
+    for vma in list(av.vmas):
+        address = vma_address(vma, folio.index, 1 << folio.order)
+        if address < 0:
+            continue
+        if not rmap_one(folio, vma, address, arg):
+            break
+        if done is not None and done(folio):
+            break
+    if not locked:
+        mutex_unlock(av.root.rwsem)
+
+
+def try_to_unmap(folio: folio, flags: int) -> None:
+    """Try to remove every pte mapping of ``folio``.
+
+    Context: Caller must hold the folio lock.
+    """
+    VM_BUG_ON_FOLIO(not folio_test_locked(folio), folio, "try_to_unmap: folio not locked")
+    rmap_walk_anon(folio, try_to_unmap_one, folio_not_mapped, flags,
+                   bool(flags & TTU_RMAP_LOCKED))
+
+
+def try_to_unmap_one(folio: folio, vma: vm_area_struct, address: int, arg: Any) -> bool:
+    """Unmap ``folio`` from ``vma`` at ``address``; an anon page becomes a swap pte.
+
+    Context: the folio is locked; takes the page-table lock.
+    Return: False to stop the rmap walk (a pte could not be converted).
+    """
+    VM_BUG_ON_FOLIO(not folio_test_locked(folio), folio, "try_to_unmap_one: folio not locked")
+    mm: mm_struct = vma.vm_mm
+    ret = True
+    pmd = pmd_off(mm, address)
+    pte, ptl = pte_offset_map_lock(mm, pmd, address)
+    if pte is None:
+        return ret
+    pteval = ptep_get(pte)
+    # page_vma_mapped_walk(): does this pte map a page of the folio?
+    if not pte_present(pteval) or pteval.page is None or pteval.page.folio is not folio:
+        pte_unmap_unlock(pte, ptl)
+        return ret
+    subpage = pteval.page
+    anon_exclusive = folio_test_anon(folio) and subpage.anon_exclusive
+    pteval = ptep_clear_flush(mm, address, pte)
+    # Set the dirty flag on the folio now the pte is gone.
+    if pte_dirty(pteval):
+        folio_mark_dirty(folio)
+    if folio_test_anon(folio):
+        entry = folio.swap + subpage.idx
+        if WARN_ON_ONCE(folio_test_swapbacked(folio) != folio_test_swapcache(folio),
+                        "try_to_unmap_one: swap-backed folio not in the swap cache"):
+            set_pte_at(mm, address, pte, pteval)
+            pte_unmap_unlock(pte, ptl)
+            return False
+        if not folio_test_swapbacked(folio):
+            # MADV_FREE page: the only refs must be the isolation one plus the rmaps.
+            ref_count = folio_ref_count(folio)
+            map_count = folio.total_mapcount
+            if ref_count == 1 + map_count and not folio_test_dirty(folio):
+                dec_mm_counter(mm, MM_ANONPAGES)
+                return _discard(folio, subpage, vma, pte, ptl)
+            # Redirtied: it cannot be discarded.  Remap it; swap-backed again.
+            set_pte_at(mm, address, pte, pteval)
+            folio.PG_swapbacked = True
+            pte_unmap_unlock(pte, ptl)
+            return False
+        if folio_dup_swap(folio, subpage) < 0:
+            set_pte_at(mm, address, pte, pteval)
+            pte_unmap_unlock(pte, ptl)
+            return False
+        if arch_unmap_one(mm, vma, address, pteval) < 0:
+            folio_put_swap(folio, subpage)
+            set_pte_at(mm, address, pte, pteval)
+            pte_unmap_unlock(pte, ptl)
+            return False
+        # See folio_try_share_anon_rmap(): clear the pte first.
+        if anon_exclusive and folio_try_share_anon_rmap_pte(folio, subpage):
+            folio_put_swap(folio, subpage)
+            set_pte_at(mm, address, pte, pteval)
+            pte_unmap_unlock(pte, ptl)
+            return False
+        if list_empty(mm.mmlist):
+            spin_lock(mmlist_lock)
+            if list_empty(mm.mmlist):
+                list_add(mm.mmlist, init_mm.mmlist)
+            spin_unlock(mmlist_lock)
+        dec_mm_counter(mm, MM_ANONPAGES)
+        inc_mm_counter(mm, MM_SWAPENTS)
+        swp_pte = swp_entry_to_pte(entry)
+        if anon_exclusive:
+            swp_pte = pte_swp_mkexclusive(swp_pte)
+        if pte_soft_dirty(pteval):
+            swp_pte = pte_swp_mksoft_dirty(swp_pte)
+        if pte_uffd_wp(pteval):
+            swp_pte = pte_swp_mkuffd_wp(swp_pte)
+        set_pte_at(mm, address, pte, swp_pte)
+    return _discard(folio, subpage, vma, pte, ptl)
+
+
+def _discard(folio: folio, subpage: page, vma: vm_area_struct, pte: Any, ptl: Any) -> bool:
+    """The ``discard:`` tail of try_to_unmap_one(): drop the rmap and the pte's reference."""
+    folio_remove_rmap_pte(folio, subpage, vma)
+    if vma.vm_flags & VM_LOCKED:
+        pass                                    # mlock_drain_local()
+    pte_unmap_unlock(pte, ptl)
+    folio_put(folio)
+    return True
+
+
+# Linked at the end of the module (see mm/swapfile.py).
+from swaplab.mm.swapfile import folio_dup_swap, folio_put_swap

@@ -1,0 +1,307 @@
+"""mm/vmscan.c: reclaim of anonymous folios (swap-out), as MADV_PAGEOUT drives it.
+
+shrink_folio_list() for an anon folio (spec §5.1):
+
+1. not yet in the swap cache: ``folio_alloc_swap()`` (failure: keep it,
+   activated), then mark it dirty (MADV_FREE race protection);
+2. mapped: try_to_unmap() turns each pte into a swap pte (mm/rmap.py); a
+   pte that could not be converted keeps the folio (activated);
+3. dirty: pageout() -> swap_writeout() (mm/page_io.py).  A synchronous
+   device completes the write at once and the clean folio goes on to 4 in
+   the same pass; an asynchronous one leaves it under writeback: kept, and
+   it stays in the swap cache;
+4. clean and unmapped: __remove_mapping() deletes it from the swap cache,
+   leaving a workingset shadow in its slots (slots whose swap count is 0
+   are freed there), and the folio is freed.
+
+A lazy-free folio (MADV_FREE: anon, not swap-backed) is discarded by
+try_to_unmap() without any swap, unless it was written again.
+
+LRU: the model keeps no LRU lists, only ``PG_lru`` (on an LRU list, hence
+isolatable) and ``PG_active``; isolation holds a folio reference.
+"""
+
+from __future__ import annotations
+
+from swaplab.include.linux.mmdebug import VM_BUG_ON_FOLIO, VM_WARN_ON_FOLIO
+from swaplab.include.linux.swapops import swp_offset
+from swaplab.kernel.dup import (
+    folio,
+    folio_clear_dirty_for_io,
+    folio_get,
+    folio_mapped,
+    folio_mark_dirty,
+    folio_put,
+    folio_ref_count,
+    folio_test_anon,
+    folio_test_dirty,
+    folio_test_large,
+    folio_test_locked,
+    folio_test_mlocked,
+    folio_test_swapbacked,
+    folio_test_swapcache,
+    folio_test_writeback,
+    folio_trylock,
+    folio_unlock,
+)
+from swaplab.kernel.stubs import mem_cgroup_swap_full
+from swaplab.mm.swap import (
+    __swap_cluster_lock,
+    __swap_entry_to_info,
+    swap_cluster_info,
+    swap_cluster_unlock_irq,
+)
+from swaplab.mm.swap_table import xa_mk_value
+
+# pageout_t
+PAGE_KEEP, PAGE_ACTIVATE, PAGE_SUCCESS, PAGE_CLEAN = 0, 1, 2, 3
+
+
+class scan_control:
+    """struct scan_control, reduced to what anon reclaim reads."""
+
+    __slots__ = ("gfp_io", "may_swap", "may_unmap", "may_writepage", "nr_reclaimed")
+
+    def __init__(self) -> None:
+        self.may_writepage = True
+        self.may_unmap = True
+        self.may_swap = True
+        self.gfp_io = True            # __GFP_IO in gfp_mask
+        self.nr_reclaimed = 0
+
+
+# ---------------------------------------------------------------------------
+# LRU membership (mm/swap.c, mm/vmscan.c) and page references (page_ref.h).
+
+def folio_add_lru(folio: folio) -> None:
+    """mm/swap.c: put a new folio on the LRU (the model keeps only PG_lru)."""
+    folio.PG_lru = True
+
+
+def folio_add_lru_vma(folio: folio, vma: object) -> None:
+    folio_add_lru(folio)
+
+
+def folio_isolate_lru(folio: folio) -> bool:
+    """Take a folio off the LRU for reclaim, with a reference.  Return: success."""
+    if not folio.PG_lru:
+        return False
+    folio_get(folio)
+    folio.PG_lru = False
+    return True
+
+
+def folio_putback_lru(folio: folio) -> None:
+    """Return an isolated folio to the LRU and drop the isolation reference."""
+    folio.PG_lru = True
+    folio_put(folio)
+
+
+def folio_ref_freeze(folio: folio, count: int) -> bool:
+    """include/linux/page_ref.h: refcount ``count`` -> 0 atomically, or fail."""
+    if folio._refcount != count:
+        return False
+    folio._refcount = 0
+    return True
+
+
+def folio_ref_unfreeze(folio: folio, count: int) -> None:
+    folio._refcount = count
+
+
+# mm/workingset.c: the eviction clock behind shadow entries.
+_workingset_clock = [0]
+
+
+def workingset_eviction(folio: folio) -> int:
+    """A shadow for an evicted folio: the model's eviction counter, as an XArray value."""
+    _workingset_clock[0] += 1
+    return xa_mk_value(_workingset_clock[0])
+
+
+def reset_vmscan() -> None:
+    _workingset_clock[0] = 0
+
+
+# ---------------------------------------------------------------------------
+
+def is_page_cache_freeable(folio: folio) -> bool:
+    """Only the isolation reference and the swap cache's remain."""
+    return folio_ref_count(folio) == 1 + (1 << folio.order)
+
+
+def __remove_mapping(folio: folio, reclaimed: bool) -> bool:
+    """Remove a clean, unmapped folio from the swap cache (with a shadow) before freeing it.
+
+    Context: Caller must ensure the folio is locked, isolated and in the swap cache.
+    Return: True if removed (the folio's references are frozen to 0).
+    """
+    VM_BUG_ON_FOLIO(not folio_test_locked(folio), folio, "__remove_mapping: folio not locked")
+    VM_BUG_ON_FOLIO(not folio_test_swapcache(folio), folio, "__remove_mapping: not a swap-cache folio")
+    ci = swap_cluster_get_and_lock_irq(folio)
+    # The isolation reference plus one per page for the swap cache.
+    refcount = 1 + (1 << folio.order)
+    if not folio_ref_freeze(folio, refcount):
+        swap_cluster_unlock_irq(ci)
+        return False
+    if folio_test_dirty(folio):
+        folio_ref_unfreeze(folio, refcount)
+        swap_cluster_unlock_irq(ci)
+        return False
+    swap = folio.swap
+    shadow = workingset_eviction(folio) if reclaimed else None
+    __swap_cache_del_folio(ci, folio, swap, shadow)
+    swap_cluster_unlock_irq(ci)
+    return True
+
+
+def swap_cluster_get_and_lock_irq(folio: folio) -> swap_cluster_info:
+    """mm/swap.h: lock the cluster of a swap-cache folio with irqs off.
+
+    Context: Caller must ensure the folio is locked and in the swap cache.
+    """
+    VM_WARN_ON_FOLIO(not folio_test_locked(folio), folio, "swap_cluster_get_and_lock_irq: not locked")
+    VM_WARN_ON_FOLIO(not folio_test_swapcache(folio), folio, "swap_cluster_get_and_lock_irq: not cached")
+    return __swap_cluster_lock(__swap_entry_to_info(folio.swap),  # type: ignore[arg-type]
+                               swp_offset(folio.swap), True)
+
+
+def pageout(folio: folio) -> int:
+    """Write a dirty folio out.  Context: folio locked; unlocked when the write was started.
+
+    Return: PAGE_KEEP, PAGE_ACTIVATE, PAGE_SUCCESS (the write started) or
+    PAGE_CLEAN (it was clean after all).
+    """
+    # Anything but the isolation reference and the swap cache pins it.
+    if not is_page_cache_freeable(folio):
+        return PAGE_KEEP
+    if folio_clear_dirty_for_io(folio):
+        folio.PG_reclaim = True
+        res = swap_writeout(folio, None)
+        if res == AOP_WRITEPAGE_ACTIVATE:
+            folio.PG_reclaim = False
+            return PAGE_ACTIVATE
+        # synchronous write?
+        if not folio_test_writeback(folio):
+            folio.PG_reclaim = False
+        return PAGE_SUCCESS
+    return PAGE_CLEAN
+
+
+def shrink_folio_list(folio_list: list[folio], sc: scan_control) -> list[folio]:
+    """Try to reclaim every isolated folio of ``folio_list``.
+
+    Context: the folios are isolated from the LRU (one reference each); no
+    locks held.
+    Return: the folios that were not reclaimed (still isolated).
+    """
+    ret_folios: list[folio] = []
+    for folio in folio_list:
+        if not folio_trylock(folio):
+            ret_folios.append(folio)
+            continue
+        if folio_test_writeback(folio):
+            # Case 2: under writeback from an earlier pass; tag it for
+            # immediate reclaim when the write ends and move on.
+            folio.PG_reclaim = True
+            _activate_locked(folio, ret_folios)
+            continue
+        if folio_test_anon(folio) and folio_test_swapbacked(folio):
+            if not folio_test_swapcache(folio):
+                if not sc.gfp_io:
+                    _keep_locked(folio, ret_folios)
+                    continue
+                VM_WARN_ON_FOLIO(folio_test_large(folio), folio, "large folios are not modeled")
+                if folio_alloc_swap(folio):
+                    _activate_locked(folio, ret_folios)
+                    continue
+                # Normally the folio is dirtied in unmap (its pte is dirty);
+                # a MADV_FREE race may have cleaned the pte: dirty it anyway.
+                folio_mark_dirty(folio)
+        if folio_mapped(folio):
+            try_to_unmap(folio, TTU_BATCH_FLUSH)
+            if folio_mapped(folio):
+                _activate_locked(folio, ret_folios)
+                continue
+        if folio_test_dirty(folio):
+            if not sc.may_writepage:
+                _keep_locked(folio, ret_folios)
+                continue
+            r = pageout(folio)
+            if r == PAGE_KEEP:
+                _keep_locked(folio, ret_folios)
+                continue
+            if r == PAGE_ACTIVATE:
+                _activate_locked(folio, ret_folios)
+                continue
+            if r == PAGE_SUCCESS:
+                if folio_test_writeback(folio) or folio_test_dirty(folio):
+                    ret_folios.append(folio)
+                    continue
+                # A synchronous write - probably a ramdisk: reclaim it now.
+                if not folio_trylock(folio):
+                    ret_folios.append(folio)
+                    continue
+                if folio_test_dirty(folio) or folio_test_writeback(folio):
+                    _keep_locked(folio, ret_folios)
+                    continue
+        if folio_test_anon(folio) and not folio_test_swapbacked(folio):
+            # Lazy-free: only the isolation reference may remain.
+            if not folio_ref_freeze(folio, 1):
+                _keep_locked(folio, ret_folios)
+                continue
+            if folio_test_dirty(folio):
+                folio_ref_unfreeze(folio, 1)
+                _keep_locked(folio, ret_folios)
+                continue
+        elif not folio_test_swapcache(folio) or not __remove_mapping(folio, True):
+            _keep_locked(folio, ret_folios)
+            continue
+        folio_unlock(folio)
+        # free_it: the references were frozen to 0.
+        folio.freed = True
+        sc.nr_reclaimed += 1 << folio.order
+    return ret_folios
+
+
+def _activate_locked(folio: folio, ret_folios: list[folio]) -> None:
+    """The ``activate_locked:`` exit: not a candidate for swapping, reclaim swap space."""
+    if folio_test_swapcache(folio) and (mem_cgroup_swap_full(folio) or folio_test_mlocked(folio)):
+        folio_free_swap(folio)
+    if not folio_test_mlocked(folio):
+        folio.PG_active = True
+    _keep_locked(folio, ret_folios)
+
+
+def _keep_locked(folio: folio, ret_folios: list[folio]) -> None:
+    folio_unlock(folio)
+    ret_folios.append(folio)
+
+
+def reclaim_folio_list(folio_list: list[folio]) -> int:
+    """Reclaim isolated folios as MADV_PAGEOUT asks; put back what is left.
+
+    Context: process context, no locks held.
+    Return: the number of pages reclaimed.
+    """
+    sc = scan_control()
+    left = shrink_folio_list(folio_list, sc)
+    for f in left:
+        folio_putback_lru(f)
+    return sc.nr_reclaimed
+
+
+def reclaim_pages(folio_list: list[folio]) -> int:
+    """Reclaim a list of isolated folios (one node: the model has one)."""
+    for f in folio_list:
+        f.PG_active = False
+    if not folio_list:
+        return 0
+    return reclaim_folio_list(folio_list)
+
+
+# Linked at the end of the module (see mm/swapfile.py).
+from swaplab.mm.page_io import AOP_WRITEPAGE_ACTIVATE, swap_writeout
+from swaplab.mm.rmap import TTU_BATCH_FLUSH, try_to_unmap
+from swaplab.mm.swap_state import __swap_cache_del_folio
+from swaplab.mm.swapfile import folio_alloc_swap, folio_free_swap
