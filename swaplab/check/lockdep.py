@@ -13,6 +13,8 @@ Lock-order checking (the class dependency graph) lives in ``LockOrder`` below.
 
 from __future__ import annotations
 
+import sys
+
 from swaplab.check.findings import report
 from swaplab.kernel import locking
 from swaplab.kernel.locking import caller_name, lock_t, task_struct
@@ -23,13 +25,21 @@ class Lockdep:
 
     def __init__(self) -> None:
         self.order = LockOrder()
+        # Lock chains already validated, as lockdep's chain-key cache: the
+        # classes of the held locks plus the new one.  A chain seen before
+        # adds no new dependency, so it is not walked again.
+        self.chains: set[int] = set()
 
     def acquire(self, lock: lock_t, task: task_struct, trylock: bool) -> None:
-        lock.acquire_site = caller_name(3)
+        lock.acquire_site = _getframe(2)      # resolved to a name only for a splat
         held = task.held_locks
-        if held and not trylock:
+        chains = task.held_chain
+        key = hash((chains[-1] if chains else 0, lock.key.name))
+        if held and not trylock and key not in self.chains:
+            self.chains.add(key)
             self.order.check(held, lock, task)
         held.append(lock)
+        chains.append(key)
 
     def release(self, lock: lock_t, task: task_struct) -> None:
         held = task.held_locks
@@ -37,10 +47,16 @@ class Lockdep:
             return
         if held and held[-1] is lock:
             held.pop()
+            task.held_chain.pop()
             return
         for i in range(len(held) - 1, -1, -1):
             if held[i] is lock:
                 del held[i]
+                # Rebuild the chain keys above the removed lock.
+                chains = task.held_chain
+                del chains[i:]
+                for h in held[i:]:
+                    chains.append(hash((chains[-1] if chains else 0, h.key.name)))
                 return
         if lock.owner is None:
             report("lock-not-held", f"unlock of {lock.name}, which is not locked", depth=3)
@@ -53,15 +69,24 @@ class Lockdep:
             report("lock-recursion",
                    f"possible recursive locking detected: {task} is trying to acquire "
                    f"lock {lock.name} at {site} but task is already holding lock "
-                   f"{lock.name} at {lock.acquire_site} (self-deadlock)", depth=4)
+                   f"{lock.name} at {site_name(lock)} (self-deadlock)", depth=4)
         else:
             report("hang", f"{task} waits forever for {lock.name} held by {lock.owner} "
-                   f"(taken at {lock.acquire_site})", depth=4)
+                   f"(taken at {site_name(lock)})", depth=4)
         # The model goes on as if the lock had been granted (see locking._busy).
 
     def assert_held(self, lock: lock_t, task: task_struct) -> None:
         report("lock-not-held", f"lockdep_assert_held({lock.name}) failed: "
                + (f"held by {lock.owner}" if lock.owner else "not locked"), depth=3)
+
+
+_getframe = sys._getframe
+
+
+def site_name(lock: lock_t) -> str:
+    """The function that took ``lock`` (its acquisition frame, kept by acquire())."""
+    site = lock.acquire_site
+    return getattr(getattr(site, "f_code", None), "co_name", str(site))
 
 
 class LockOrder:

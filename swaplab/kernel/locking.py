@@ -30,7 +30,7 @@ from typing import Any, Protocol
 class task_struct:
     """struct task_struct, as far as locks and CPUs need it."""
 
-    __slots__ = ("pid", "comm", "cpu", "held_locks", "pending_signal", "mm",
+    __slots__ = ("pid", "comm", "cpu", "held_locks", "held_chain", "pending_signal", "mm",
                  "files", "__weakref__")
 
     def __init__(self, pid: int, comm: str, cpu: int = 0) -> None:
@@ -38,6 +38,7 @@ class task_struct:
         self.comm = comm
         self.cpu = cpu
         self.held_locks: list[lock_t] = []     # lockdep's per-task held-lock stack
+        self.held_chain: list[int] = []        # lockdep's chain key at each depth
         self.pending_signal = False
         self.mm: Any = None
         self.files: list[Any] = []
@@ -69,7 +70,7 @@ class lock_t:
         self.nest = 0           # re-acquisitions by the holder (a self-deadlock in C)
         self.key = key
         self.name = name or key.name
-        self.acquire_site: str | None = None
+        self.acquire_site: Any = None      # the acquiring frame (lockdep only)
         self.subclass = 0
         self.irq = False
 
