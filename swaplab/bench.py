@@ -22,6 +22,7 @@ Each rate is the best of several timed rounds, as ``timeit`` reports.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -120,6 +121,7 @@ def memory_and_ratio(size: int, n: int) -> tuple[float, float]:
     before = tracemalloc.get_traced_memory()[0]
     _swapon("/dev/big", size)
     _fill(0.25)
+    gc.collect()            # the swapped-out folios are garbage (page <-> folio cycles)
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     si = swapfile.swap_info[0]

@@ -224,11 +224,6 @@ def reset() -> None:
     prandom.seed(0)
 
 
-def end_writeback(folio: Any) -> None:
-    """``folio_end_writeback()``: the model's block I/O completes (see mm/page_io.py)."""
-    folio.PG_writeback = False
-
-
 # ---------------------------------------------------------------------------
 # Content tokens: what a page holds, as a number.  Every write of a page
 # gives it a fresh token from one deterministic counter; 0 is a zero-filled

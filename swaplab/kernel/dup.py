@@ -177,6 +177,10 @@ def folio_test_mlocked(folio: folio) -> bool:
     return folio.PG_mlocked
 
 
+def folio_test_lru(folio: folio) -> bool:
+    return folio.PG_lru
+
+
 # References and mappings.
 def folio_get(folio: folio) -> None:
     folio._refcount += 1

@@ -203,6 +203,21 @@ def swap_cluster_get_and_lock(folio: Any) -> swap_cluster_info:
 
 
 @__always_inline
+def swap_cluster_get_and_lock_irq(folio: Any) -> swap_cluster_info:
+    """Lock the cluster of a swap-cache folio, IRQs off (``__remove_mapping``).
+
+    Context: Caller must ensure the folio is locked and in the swap cache.
+    Return: the locked cluster.
+    """
+    from swaplab.include.linux.mmdebug import VM_WARN_ON_ONCE_FOLIO
+    if __debug__:
+        VM_WARN_ON_ONCE_FOLIO(folio.PG_locked.owner is None, folio)
+        VM_WARN_ON_ONCE_FOLIO(not folio.PG_swapcache, folio)
+    entry = folio.swap
+    return __swap_cluster_lock(__swap_entry_to_info(entry), swp_offset(entry), True)  # type: ignore[arg-type]
+
+
+@__always_inline
 def swap_cluster_unlock(ci: swap_cluster_info) -> None:
     spin_unlock(ci.lock)
 

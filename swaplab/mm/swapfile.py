@@ -2131,10 +2131,11 @@ from swaplab.mm.vmscan import folio_add_lru_vma  # noqa: E402
 
 
 def folio_wait_writeback(folio: folio) -> None:
-    """Wait for writeback: the model's I/O completes when waited for."""
-    if folio.PG_writeback:
-        from swaplab.kernel.custom import end_writeback
-        end_writeback(folio)
+    """``folio_wait_writeback()`` (mm/page-writeback.c): the waited-for write completes.
+
+    Context: folio locked (process context, may sleep).
+    """
+    folio_wait_writeback_io(folio)
 
 
 def reinsert_swap_info(si: swap_info_struct) -> None:
@@ -2307,6 +2308,7 @@ def swap_type_of(name: str) -> int:
 
 # Linked at the end of the module, as the kernel's linker resolves calls
 # across files: mm/ files call each other freely.
+from swaplab.mm.page_io import folio_wait_writeback_io  # noqa: E402
 from swaplab.mm.swap_state import (__swap_cache_clear_shadow,  # noqa: E402
                                    swap_cache_add_folio, swap_cache_del_folio,
                                    swap_cache_get_folio)
