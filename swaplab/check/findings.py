@@ -65,6 +65,7 @@ class FindingLog:
     def __init__(self) -> None:
         self.mode = RECORD
         self.step = 0
+        self.entry_point: str | None = None     # kernel entry of the running step
         self.findings: list[Finding] = []
         self.warned_once: set[tuple[str, int]] = set()
         self.listeners: list[Callable[[Finding], None]] = []
@@ -72,6 +73,7 @@ class FindingLog:
     def reset(self, mode: int = RECORD) -> None:
         self.mode = mode
         self.step = 0
+        self.entry_point = None
         self.findings.clear()
         self.warned_once.clear()
 

@@ -9,8 +9,10 @@ The reference ledger (counts against owners) builds on it.
 
 from __future__ import annotations
 
+import re
+
 from swaplab.check.findings import report
-from swaplab.include.linux.swap import (SWAP_HAS_CACHE, SWAP_MAP_BAD, SWAP_NR_ORDERS,
+from swaplab.include.linux.swap import (SWAP_MAP_BAD, SWAP_NR_ORDERS,
                                         SWAP_USAGE_OFFLIST_BIT, SWAPFILE_CLUSTER,
                                         SWP_USED, SWP_WRITEOK, swap_info_struct)
 from swaplab.kernel.dup import folio, list_for_each_entry
@@ -36,42 +38,53 @@ def _list_membership(si: swap_info_struct) -> dict[int, tuple[int, int]]:
     return member
 
 
+_CACHED = re.compile(rb"[\x40-\x7f\xc0-\xff]")      # bytes with SWAP_HAS_CACHE
+
+
 def check_device(si: swap_info_struct) -> list[Problem]:
+    """I2, I3, I6-I8 for one device.
+
+    Byte-level work (counting, finding cached slots) runs at C speed over
+    ``swap_map``; Python only visits clusters and the slots that are cached
+    or have a table word.
+    """
     out: list[Problem] = []
     swap_map = si.swap_map
     assert swap_map is not None and si.cluster_info is not None
     member = _list_membership(si)
-    inuse = 0
+    max_ = si.max
+    t = si.type
     for ci in si.cluster_info:
         start = ci.idx * SWAPFILE_CLUSTER
-        count = 0
-        for off in range(start, start + SWAPFILE_CLUSTER):
-            if off >= si.max:
-                count += 1              # pseudo-slots past the end count as used
-                continue
-            ent = swap_map[off]
-            if ent:
-                count += 1
-                if ent != SWAP_MAP_BAD:
-                    inuse += 1
-            tb = ci.table.get(off - start, 0) if ci.table else 0
-            cached = bool(ent & SWAP_HAS_CACHE) and ent != SWAP_MAP_BAD
-            if cached != (type(tb) is folio):
-                out.append(("cache-mismatch",
-                            f"slot byte {ent:#04x} but swap table word {tb!r}", (si.type, off)))
-            if type(tb) is folio:
-                f = tb
-                if not f.PG_swapcache or not (f.swap <= swapfile.swp_entry(si.type, off)
-                                              < f.swap + (1 << f.order)):
-                    out.append(("cache-mismatch",
-                                f"table word points to {f!r} which does not cache this slot",
-                                (si.type, off)))
-            if not ent and tb:
-                out.append(("cache-mismatch", f"free slot with table word {tb!r}", (si.type, off)))
-        where = (si.type, start)
+        end = min(start + SWAPFILE_CLUSTER, max_)
+        seg = swap_map[start:end]
+        count = (end - start) - seg.count(0) + (start + SWAPFILE_CLUSTER - end)
+        where = (t, start)
         if count != ci.count:
             out.append(("cluster-accounting",
                         f"cluster {ci.idx} count {ci.count} but {count} slots in use", where))
+        table = ci.table
+        cached = {m.start() for m in _CACHED.finditer(seg)}
+        cached.discard(-1)
+        words = table or {}
+        for off, tb in words.items():
+            ent = seg[off] if off < len(seg) else 0
+            if type(tb) is folio:
+                if off not in cached:
+                    out.append(("cache-mismatch", f"slot byte {ent:#04x} but swap table word "
+                                f"{tb!r}", (t, start + off)))
+                f = tb
+                if not f.PG_swapcache or not (f.swap <= swapfile.swp_entry(t, start + off)
+                                              < f.swap + (1 << f.order)):
+                    out.append(("cache-mismatch", f"table word points to {f!r} which does "
+                                "not cache this slot", (t, start + off)))
+            elif not ent:
+                out.append(("cache-mismatch", f"free slot with table word {tb!r}", (t, start + off)))
+        for off in cached:
+            tb = words.get(off, 0)
+            if type(tb) is not folio:
+                out.append(("cache-mismatch", f"slot byte {seg[off]:#04x} but swap table word "
+                            f"{tb!r}", (t, start + off)))
         flag, order = member.get(ci.idx, (CLUSTER_FLAG_NONE, 0))
         if ci.flags != flag:
             out.append(("cluster-accounting", f"cluster {ci.idx} flag "
@@ -80,27 +93,28 @@ def check_device(si: swap_info_struct) -> list[Problem]:
         elif flag in (CLUSTER_FLAG_NONFULL, CLUSTER_FLAG_FRAG) and order != ci.order:
             out.append(("cluster-accounting", f"cluster {ci.idx} of order {ci.order} "
                         f"on a list of order {order}", where))
-        if ci.flags == CLUSTER_FLAG_FREE and (ci.count or ci.table is not None):
+        if ci.flags == CLUSTER_FLAG_FREE and (ci.count or table is not None):
             out.append(("cluster-accounting",
                         f"free cluster {ci.idx} has count {ci.count} or a table", where))
-        if ci.count and ci.table is None:
+        if ci.count and table is None:
             out.append(("cluster-accounting", f"used cluster {ci.idx} has no table", where))
         if ci.flags == CLUSTER_FLAG_FULL and ci.count != SWAPFILE_CLUSTER:
             out.append(("cluster-accounting", f"full cluster {ci.idx} has count {ci.count}", where))
         if ci.flags == CLUSTER_FLAG_NONE and ci.lock.owner is None:
             out.append(("cluster-accounting", f"cluster {ci.idx} is off every list", where))
+    inuse = max_ - swap_map.count(0) - swap_map.count(SWAP_MAP_BAD)
     if inuse != swapfile.swap_usage_in_pages(si):
         out.append(("cluster-accounting",
-                    f"type {si.type}: inuse_pages {swapfile.swap_usage_in_pages(si)} "
+                    f"type {t}: inuse_pages {swapfile.swap_usage_in_pages(si)} "
                     f"but {inuse} slots in use", None))
     on_avail = swapfile.plist_node_in(si, swapfile.swap_avail_head)
     should = bool(si.flags & SWP_WRITEOK) and swapfile.swap_usage_in_pages(si) < si.pages
     if on_avail != should:
-        out.append(("cluster-accounting", f"type {si.type}: on the avail list={on_avail} "
+        out.append(("cluster-accounting", f"type {t}: on the avail list={on_avail} "
                     f"but WRITEOK and not full={should}", None))
     if bool(si.inuse_pages & SWAP_USAGE_OFFLIST_BIT) == on_avail and si.flags & SWP_WRITEOK:
         out.append(("cluster-accounting",
-                    f"type {si.type}: SWAP_USAGE_OFFLIST_BIT disagrees with the avail list", None))
+                    f"type {t}: SWAP_USAGE_OFFLIST_BIT disagrees with the avail list", None))
     return out
 
 

@@ -23,14 +23,15 @@ was taken) are compared slot by slot; ``full=True`` (teardown) compares all.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any, Callable, Iterable
 
+from swaplab.check.findings import log as findings_log
 from swaplab.check.findings import report
 from swaplab.check.invariants import check_swap_invariants
-from swaplab.include.linux.swap import MAX_SWAPFILES, SWAP_HAS_CACHE, SWAP_MAP_BAD, SWAPFILE_CLUSTER
+from swaplab.include.linux.swap import COUNT_CONTINUED, MAX_SWAPFILES, SWAP_HAS_CACHE
 from swaplab.include.linux.swapops import swp_entry, swp_offset, swp_type
-from swaplab.kernel.dup import folio
 from swaplab.mm.swap import swap_info
 from swaplab.mm.swapfile import swap_map_count
 
@@ -79,55 +80,54 @@ class Ledger:
         return counts
 
     def check(self, full: bool = False) -> int:
-        """Compare; report what is new.  Return: the number of problems present."""
+        """Compare; report what is new.  Return: the number of problems present.
+
+        ``full`` is accepted for symmetry with teardown checks; the walk is
+        always complete (used slots are found at C speed in ``swap_map``).
+        """
         owners = self.owners()
         problems: list[tuple[str, str, tuple[int, int] | None]] = []
         for si in swap_info:
             if si is None or si.swap_map is None or si.cluster_info is None:
                 continue
             swap_map = si.swap_map
-            for ci in si.cluster_info:
-                if ci.count == 0 and not full:
+            t = si.type
+            base = swp_entry(t, 0)
+            for m in _USED.finditer(swap_map):
+                off = m.start()
+                ent = swap_map[off]
+                entry = base | off
+                n = owners.pop(entry, 0)
+                count = swap_map_count(si, off) if ent & COUNT_CONTINUED else ent & 0x3f
+                if count == n:
                     continue
-                start = ci.idx * SWAPFILE_CLUSTER
-                table = ci.table
-                for off in range(start, min(start + SWAPFILE_CLUSTER, si.max)):
-                    ent = swap_map[off]
-                    if ent == SWAP_MAP_BAD:
-                        continue
-                    entry = swp_entry(si.type, off)
-                    n = owners.get(entry, 0)
-                    if not ent:
-                        if n:
-                            problems.append(("count-mismatch",
-                                             f"free slot [{si.type}, {off}] is referenced {n} times",
-                                             (si.type, off)))
-                        continue
-                    count = swap_map_count(si, off)
-                    cached = bool(ent & SWAP_HAS_CACHE)
-                    if count != n:
-                        if n == 0 and not cached:
-                            problems.append(("swap-leak",
-                                             f"slot [{si.type}, {off}] has swap count {count} "
-                                             f"but nothing refers to it: it can never be freed",
-                                             (si.type, off)))
-                        else:
-                            problems.append(("count-mismatch",
-                                             f"slot [{si.type}, {off}] has swap count {count} "
-                                             f"but {n} references", (si.type, off)))
-                    if cached:
-                        tb = table.get(off - start, 0) if table else 0
-                        if type(tb) is not folio or tb.freed:
-                            pass    # reported by check_swap_invariants as cache-mismatch
+                if n == 0 and not ent & SWAP_HAS_CACHE:
+                    problems.append(("swap-leak", f"slot [{t}, {off}] has swap count {count} "
+                                     f"but nothing refers to it: it can never be freed", (t, off)))
+                else:
+                    problems.append(("count-mismatch", f"slot [{t}, {off}] has swap count "
+                                     f"{count} but {n} references", (t, off)))
+        for entry, n in sorted(owners.items()):
+            if n:
+                t, off = swp_type(entry), swp_offset(entry)
+                problems.append(("count-mismatch", f"free slot [{t}, {off}] is referenced "
+                                 f"{n} times", (t, off)))
         problems.extend(check_swap_invariants())
         present: dict[tuple[str, Any], Any] = {}
         for kind, msg, entry in problems:
             key = (kind, entry if entry is not None else msg)
             present[key] = msg
             if self.reported.get(key) != msg:
-                report(kind, msg, function="ledger", entry=entry)
+                report(kind, msg, function=self.entry_point(), entry=entry)
         self.reported = present
         return len(problems)
+
+    def entry_point(self) -> str:
+        """The kernel entry of the step that showed the problem (syscall, fault, ioctl)."""
+        return findings_log.entry_point or "ledger"
+
+
+_USED = re.compile(rb"[^\x00\x3f]")                  # neither free nor SWAP_MAP_BAD
 
 
 __all__ = ("Ledger", "swp_offset")
