@@ -25,7 +25,7 @@ no rmap; vm_normal_page() returns None for it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from swaplab.include.linux.swapops import MAX_SWAPFILES_SHIFT, SWP_TYPE_SHIFT
@@ -67,12 +67,22 @@ class pte_t:
         if self.kind == PTE_NONE:
             return "pte(none)"
         if self.kind == PTE_PRESENT:
-            bits = "".join(c for c, b in (("w", self.write), ("d", self.dirty),
-                                          ("y", self.young), ("z", self.special)) if b)
+            bits = "".join(
+                c
+                for c, b in (
+                    ("w", self.write),
+                    ("d", self.dirty),
+                    ("y", self.young),
+                    ("z", self.special),
+                )
+                if b
+            )
             return f"pte({self.page!r} {bits})"
         if self.kind == PTE_SWAP:
-            return (f"pte(swap [{self.entry >> SWP_TYPE_SHIFT}, "
-                    f"{self.entry & ((1 << SWP_TYPE_SHIFT) - 1)}]{' excl' if self.exclusive else ''})")
+            return (
+                f"pte(swap [{self.entry >> SWP_TYPE_SHIFT}, "
+                f"{self.entry & ((1 << SWP_TYPE_SHIFT) - 1)}]{' excl' if self.exclusive else ''})"
+            )
         return f"pte(marker {self.entry})"
 
 
@@ -151,39 +161,138 @@ def pte_uffd_wp(pte: pte_t) -> bool:
 
 
 def pte_mkwrite(pte: pte_t) -> pte_t:
-    return replace(pte, write=True)
+    return pte_t(
+        pte.kind,
+        pte.page,
+        pte.entry,
+        True,
+        pte.dirty,
+        pte.young,
+        pte.special,
+        pte.soft_dirty,
+        pte.uffd_wp,
+        pte.exclusive,
+    )
 
 
 def pte_wrprotect(pte: pte_t) -> pte_t:
-    return replace(pte, write=False)
+    return pte_t(
+        pte.kind,
+        pte.page,
+        pte.entry,
+        False,
+        pte.dirty,
+        pte.young,
+        pte.special,
+        pte.soft_dirty,
+        pte.uffd_wp,
+        pte.exclusive,
+    )
 
 
 def pte_mkdirty(pte: pte_t) -> pte_t:
-    return replace(pte, dirty=True, soft_dirty=True)
+    return pte_t(
+        pte.kind,
+        pte.page,
+        pte.entry,
+        pte.write,
+        True,
+        pte.young,
+        pte.special,
+        True,
+        pte.uffd_wp,
+        pte.exclusive,
+    )
 
 
 def pte_mkclean(pte: pte_t) -> pte_t:
-    return replace(pte, dirty=False)
+    return pte_t(
+        pte.kind,
+        pte.page,
+        pte.entry,
+        pte.write,
+        False,
+        pte.young,
+        pte.special,
+        pte.soft_dirty,
+        pte.uffd_wp,
+        pte.exclusive,
+    )
 
 
 def pte_mkyoung(pte: pte_t) -> pte_t:
-    return replace(pte, young=True)
+    return pte_t(
+        pte.kind,
+        pte.page,
+        pte.entry,
+        pte.write,
+        pte.dirty,
+        True,
+        pte.special,
+        pte.soft_dirty,
+        pte.uffd_wp,
+        pte.exclusive,
+    )
 
 
 def pte_mkold(pte: pte_t) -> pte_t:
-    return replace(pte, young=False)
+    return pte_t(
+        pte.kind,
+        pte.page,
+        pte.entry,
+        pte.write,
+        pte.dirty,
+        False,
+        pte.special,
+        pte.soft_dirty,
+        pte.uffd_wp,
+        pte.exclusive,
+    )
 
 
 def pte_mksoft_dirty(pte: pte_t) -> pte_t:
-    return replace(pte, soft_dirty=True)
+    return pte_t(
+        pte.kind,
+        pte.page,
+        pte.entry,
+        pte.write,
+        pte.dirty,
+        pte.young,
+        pte.special,
+        True,
+        pte.uffd_wp,
+        pte.exclusive,
+    )
 
 
 def pte_mkuffd_wp(pte: pte_t) -> pte_t:
-    return replace(pte, uffd_wp=True)
+    return pte_t(
+        pte.kind,
+        pte.page,
+        pte.entry,
+        pte.write,
+        pte.dirty,
+        pte.young,
+        pte.special,
+        pte.soft_dirty,
+        True,
+        pte.exclusive,
+    )
 
 
 def pte_clear_uffd_wp(pte: pte_t) -> pte_t:
-    return replace(pte, uffd_wp=False)
+    return pte_t(
+        pte.kind,
+        pte.page,
+        pte.entry,
+        pte.write,
+        pte.dirty,
+        pte.young,
+        pte.special,
+        pte.soft_dirty,
+        False,
+        pte.exclusive,
+    )
 
 
 # Swap ptes.
@@ -200,11 +309,33 @@ def pte_swp_exclusive(pte: pte_t) -> bool:
 
 
 def pte_swp_mkexclusive(pte: pte_t) -> pte_t:
-    return replace(pte, exclusive=True)
+    return pte_t(
+        pte.kind,
+        pte.page,
+        pte.entry,
+        pte.write,
+        pte.dirty,
+        pte.young,
+        pte.special,
+        pte.soft_dirty,
+        pte.uffd_wp,
+        True,
+    )
 
 
 def pte_swp_clear_exclusive(pte: pte_t) -> pte_t:
-    return replace(pte, exclusive=False)
+    return pte_t(
+        pte.kind,
+        pte.page,
+        pte.entry,
+        pte.write,
+        pte.dirty,
+        pte.young,
+        pte.special,
+        pte.soft_dirty,
+        pte.uffd_wp,
+        False,
+    )
 
 
 def pte_swp_soft_dirty(pte: pte_t) -> bool:
@@ -212,7 +343,18 @@ def pte_swp_soft_dirty(pte: pte_t) -> bool:
 
 
 def pte_swp_mksoft_dirty(pte: pte_t) -> pte_t:
-    return replace(pte, soft_dirty=True)
+    return pte_t(
+        pte.kind,
+        pte.page,
+        pte.entry,
+        pte.write,
+        pte.dirty,
+        pte.young,
+        pte.special,
+        True,
+        pte.uffd_wp,
+        pte.exclusive,
+    )
 
 
 def pte_swp_uffd_wp(pte: pte_t) -> bool:
@@ -220,20 +362,64 @@ def pte_swp_uffd_wp(pte: pte_t) -> bool:
 
 
 def pte_swp_mkuffd_wp(pte: pte_t) -> pte_t:
-    return replace(pte, uffd_wp=True)
+    return pte_t(
+        pte.kind,
+        pte.page,
+        pte.entry,
+        pte.write,
+        pte.dirty,
+        pte.young,
+        pte.special,
+        pte.soft_dirty,
+        True,
+        pte.exclusive,
+    )
 
 
 def pte_swp_clear_uffd_wp(pte: pte_t) -> pte_t:
-    return replace(pte, uffd_wp=False)
+    return pte_t(
+        pte.kind,
+        pte.page,
+        pte.entry,
+        pte.write,
+        pte.dirty,
+        pte.young,
+        pte.special,
+        pte.soft_dirty,
+        False,
+        pte.exclusive,
+    )
 
 
 def pte_swp_clear_flags(pte: pte_t) -> pte_t:
     """The swap pte without its exclusive/soft-dirty/uffd-wp bits (pte_same_as_swp())."""
-    return replace(pte, exclusive=False, soft_dirty=False, uffd_wp=False)
+    return pte_t(
+        pte.kind,
+        pte.page,
+        pte.entry,
+        pte.write,
+        pte.dirty,
+        pte.young,
+        pte.special,
+        False,
+        False,
+        False,
+    )
 
 
 def pte_next_swp_offset(pte: pte_t) -> pte_t:
-    return replace(pte, entry=pte.entry + 1)
+    return pte_t(
+        pte.kind,
+        pte.page,
+        pte.entry + 1,
+        pte.write,
+        pte.dirty,
+        pte.young,
+        pte.special,
+        pte.soft_dirty,
+        pte.uffd_wp,
+        pte.exclusive,
+    )
 
 
 def make_pte_marker(marker: int) -> pte_t:
@@ -306,7 +492,9 @@ def pte_lockptr(pmd: ptdesc) -> lock_t:
     return pmd.ptl
 
 
-def pte_offset_map_lock(mm: mm_struct, pmd: ptdesc | None, addr: int) -> tuple[pte_ptr | None, lock_t | None]:
+def pte_offset_map_lock(
+    mm: mm_struct, pmd: ptdesc | None, addr: int
+) -> tuple[pte_ptr | None, lock_t | None]:
     """Map the pte of ``addr`` and take its page-table lock.  Return: (pte, ptl) or (None, None)."""
     if pmd is None:
         return None, None
