@@ -77,15 +77,17 @@ def _fill(fraction: float) -> int:
     si = swapfile.swap_info[0]
     target = int(si.pages * fraction)
     n = 0
+    # One struct folio serves every swap-out in turn, as the page allocator
+    # recycles the memory of freed folios.
+    f = folio(9)
+    folio_lock(f)
     while swapfile.swap_usage_in_pages(si) + 512 <= target:
-        f = folio(9)
-        folio_lock(f)
         if swapfile.folio_alloc_swap(f):
             break
         swapfile.folio_dup_swap(f, None)
         swap_cache_del_folio(f)
-        folio_unlock(f)
         n += 1
+    folio_unlock(f)
     return n
 
 

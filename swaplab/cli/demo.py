@@ -1,30 +1,34 @@
-"""``swaplab demo``: a guided run of the swap entry lifecycle, shown step by step.
+"""``swaplab demo``: ``examples/demo.swp`` run step by step, with every slot shown.
 
-The steps call the model's API the way the mm callers do (the caller each
-step stands for is named), and after each one print every used slot, its
-swap_map byte, count, cache state and swap table word, the clusters, and
-/proc/swaps.
+After each operation the demo prints the comment written above it in the
+program, every process's pages (``P`` present, ``C`` present and in the swap
+cache, ``S`` swap pte, ``-`` none), every used slot (its swap_map byte,
+count, cache state and swap table word), the clusters, and /proc/swaps.
+``expect`` lines print whether they held.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.table import Table
 
-from swaplab.kernel.custom import register_backing, swap_backing
-from swaplab.kernel.dup import folio, folio_lock, folio_unlock
 from swaplab.mm import swapfile
-from swaplab.mm.swap import swap_cluster_lock, swap_cluster_unlock, swap_info
-from swaplab.mm.swap_state import __swap_cache_del_folio, swap_cache_add_folio
-from swaplab.mm.swap_table import xa_mk_value
+from swaplab.oracle.encode import encode_map, encode_slots
+from swaplab.program.ast import Stmt
 from swaplab.sim import inspect
-from swaplab.sim.system import boot
+from swaplab.sim.world import Process, World
+
+DEMO_PROGRAM = Path(__file__).resolve().parents[2] / "examples" / "demo.swp"
 
 
-def show(console: Console, title: str, note: str) -> None:
-    console.rule(f"[bold]{title}")
-    console.print(note)
+def show_slots(console: Console) -> None:
+    """Every used slot of every device, then /proc/swaps."""
     for si in inspect.for_each_swap_info():
+        if not inspect.inuse(si):
+            console.print(f"type {si.type}: no slot in use", highlight=False)
+            continue
         table = Table(title=f"type {si.type}: inuse_pages={inspect.inuse(si)} "
                       f"clusters {' '.join(inspect.cluster_summary(si))}")
         for col in ("offset", "swap_map", "count", "cache", "swap table"):
@@ -37,69 +41,57 @@ def show(console: Console, title: str, note: str) -> None:
     console.print(swapfile.proc_swaps(), highlight=False, soft_wrap=True)
 
 
-def demo(console: Console | None = None) -> int:
+def show_pages(console: Console, world: World, procs: dict[str, Process]) -> None:
+    for name, proc in procs.items():
+        if proc.alive and proc.anon is not None:
+            states, entries = world.page_states(proc)
+            console.print(f"{name}: pages {''.join(states)}  map {encode_map(states)}  "
+                          f"slots {encode_slots(entries)}", highlight=False)
+
+
+def _notes(text: str) -> dict[int, str]:
+    """Line number of each statement -> the comment lines right above it."""
+    notes: dict[int, str] = {}
+    block: list[str] = []
+    for number, raw in enumerate(text.split("\n"), start=1):
+        stripped = raw.strip()
+        if stripped.startswith("#"):
+            block.append(stripped.lstrip("#").strip())
+        elif stripped:
+            notes[number] = " ".join(block)
+            block = []
+        else:
+            block = []
+    return notes
+
+
+def demo(console: Console | None = None, path: Path = DEMO_PROGRAM) -> int:
+    """Run the demo program; return 0 (no finding, every expectation met) or 1."""
+    from swaplab.program import exit_status, parse_program, run_program
     console = console or Console()
-    boot()
-    register_backing(swap_backing("/dev/vda", 1 << 30, "ssd"))
-    rc = swapfile.sys_swapon("/dev/vda", 0)
-    show(console, "swapon /dev/vda", f"sys_swapon() = {rc}: a 1 GiB solid-state device, "
-         "priority -1; cluster 0 holds the header slot, so it starts on nonfull[0].")
+    text = path.read_text(encoding="utf-8")
+    program = parse_program(text, str(path))
+    notes = _notes(text)
+    checked: list[int] = []
 
-    folios = [folio(0) for _ in range(4)]
-    for f in folios:
-        folio_lock(f)
-        swapfile.folio_alloc_swap(f)
-    show(console, "shrink_folio_list: folio_alloc_swap() x4",
-         "Each folio gets a slot at count 0, pinned by the swap cache (0x40).")
+    def on_step(step: int, stmt: Stmt, world: World, procs: dict[str, Process]) -> None:
+        if stmt.text().startswith("expect "):
+            checked.append(stmt.line)
+            return
+        console.rule(f"[bold]{stmt.text()}")
+        if notes.get(stmt.line):
+            console.print(notes[stmt.line], highlight=False)
+        show_pages(console, world, procs)
+        show_slots(console)
 
-    for f in folios:
-        swapfile.folio_dup_swap(f, f.pages[0])
-    show(console, "try_to_unmap_one: folio_dup_swap()",
-         "A swap pte replaces each mapping: count 1, still cached (0x41).")
-
-    for f in folios:
-        ci = swap_cluster_lock(swap_info[0], f.swap & ((1 << 58) - 1))
-        __swap_cache_del_folio(ci, f, f.swap, xa_mk_value(f.id))
-        swap_cluster_unlock(ci)
-        f._refcount -= 1
-        folio_unlock(f)
-    entries = [swapfile.swp_entry(0, off) for off in inspect.used_offsets(swap_info[0])]
-    show(console, "__remove_mapping: written back, folios freed",
-         "The cache pin is gone, a workingset shadow stays in the table: 0x01.")
-
-    for e in entries:
-        swapfile.swap_dup_entry_direct(e)
-    show(console, "fork: copy_nonpresent_pte -> swap_dup_entry_direct()",
-         "Parent and child share every entry: count 2.")
-
-    f = folio(0)
-    folio_lock(f)
-    swap_cache_add_folio(f, entries[0], None, False)
-    f.pages[0].mapcount = f.total_mapcount = 1      # folio_add_anon_rmap_pte()
-    swapfile.folio_put_swap(f, f.pages[0])
-    show(console, "child faults page 0: do_swap_page",
-         "Read into a folio added to the swap cache (cache bit set), then mapped: "
-         "folio_put_swap() drops the child's count. The parent still refers to it.")
-    folio_unlock(f)
-
-    for e in entries:
-        swapfile.swap_put_entries_direct(e, 1)
-    show(console, "parent exits: zap_nonpresent_ptes -> swap_put_entries_direct()",
-         "Slots 2-4 drop to count 1 (the child's). Slot 1 drops to 0 but its folio "
-         "is mapped by the child: it stays cache-only (0x40), freed lazily.")
-
-    for e in entries[1:]:
-        swapfile.swap_put_entries_direct(e, 1)
-    f.pages[0].mapcount = f.total_mapcount = 0      # zap_present_ptes: rmap removed
-    folio_lock(f)
-    swapfile.folio_free_swap(f)                     # free_swap_cache()
-    folio_unlock(f)
-    show(console, "child exits: zap, then free_swap_cache() -> folio_free_swap()",
-         "The child's entries go; its page was the last user of slot 1. Every slot is free.")
-    rc = swapfile.sys_swapoff("/dev/vda")
-    show(console, "swapoff /dev/vda", f"sys_swapoff() = {rc}: nothing left to bring back.")
-    from swaplab.check.findings import log
-    console.print(f"findings: {len(log.findings)}")
-    for finding in log.findings:
-        console.print(str(finding))
-    return 1 if log.findings else 0
+    result = run_program(program, on_step=on_step)
+    met = len(result["expects"]) - len(result["unmet"])
+    console.rule("[bold]result")
+    console.print(f"{len(result['findings'])} findings, {met} of {len(result['expects'])} "
+                  "expectations met", highlight=False)
+    for f in result["findings"]:
+        console.print(f"line {f['line']}: {f['kind']}: {f['message']}", highlight=False)
+    for e in result["unmet"]:
+        console.print(f"line {e['line']}: expect not met: {e['text']} ({e['detail']})",
+                      highlight=False)
+    return exit_status(result)

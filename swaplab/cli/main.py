@@ -40,6 +40,21 @@ def bench(as_json: bool, quick: bool) -> None:
             click.echo(f"{key:36} {value}")
 
 
+from swaplab.cli.run import replay, run  # noqa: E402
+
+cli.add_command(run)
+cli.add_command(replay)
+
+
+@cli.command("variants")
+def variants_cmd() -> None:
+    """List the variants: name, summary, number of overrides (see docs/variants.md)."""
+    from swaplab.variants import list_variants
+    for v in list_variants():
+        n = len(v.overrides())
+        click.echo(f"{v.name:<10} {v.summary} ({n} override{'' if n == 1 else 's'})")
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

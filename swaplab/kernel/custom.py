@@ -288,3 +288,18 @@ def reset() -> None:  # noqa: F811 -- extends the reset() above with the pieces 
     vmscan = sys.modules.get("swaplab.mm.vmscan")
     if vmscan is not None:
         vmscan.reset_vmscan()
+
+
+_reset_without_ksm_memcg = reset
+
+
+def reset() -> None:  # noqa: F811 -- extends reset() with KSM and memory cgroups
+    """Also put mm/ksm.c and mm/memcontrol.c back to boot state (when imported)."""
+    _reset_without_ksm_memcg()
+    import sys
+    ksm = sys.modules.get("swaplab.mm.ksm")
+    if ksm is not None:
+        ksm.reset_ksm()
+    memcontrol = sys.modules.get("swaplab.mm.memcontrol")
+    if memcontrol is not None:
+        memcontrol.reset_memcontrol()

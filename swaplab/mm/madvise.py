@@ -13,12 +13,16 @@
   (clean, not swap-backed), to be discarded by the next reclaim unless
   written again.
 * MADV_WILLNEED: every swap pte's slot is read into the swap cache.
+* MADV_MERGEABLE / MADV_UNMERGEABLE: ksm_madvise() (mm/ksm.py), then the
+  range gets the new VM_MERGEABLE flag (madvise_update_vma(), splitting
+  the VMA).
 """
 
 from __future__ import annotations
 
 from swaplab.include.linux.mm_types import MM_SWAPENTS, add_mm_counter, mm_struct, vm_area_struct
 from swaplab.include.linux.pgtable import (
+    PAGE_SHIFT,
     PAGE_SIZE,
     PMD_SIZE,
     pmd_off,
@@ -51,6 +55,8 @@ from swaplab.kernel.locking import cond_resched, lockdep_assert_held, mutex_lock
 MADV_WILLNEED = 3
 MADV_DONTNEED = 4
 MADV_FREE = 8
+MADV_MERGEABLE = 12
+MADV_UNMERGEABLE = 13
 MADV_COLD = 20
 MADV_PAGEOUT = 21
 
@@ -184,9 +190,42 @@ def swapin_walk_pte_range(vma: vm_area_struct, addr: int, end: int) -> None:
         addr += PAGE_SIZE
 
 
+def madvise_update_vma(vma: vm_area_struct, start: int, end: int, new_flags: int) -> vm_area_struct:
+    """Give ``[start, end)`` of ``vma`` the flags ``new_flags``, splitting ``vma`` where needed.
+
+    XX: neighbours with equal flags are not merged back (vma_merge()).
+    Context: mmap_lock held (write in the kernel).
+    Return: the VMA that covers ``[start, end)``.
+    """
+    if new_flags == vma.vm_flags:
+        return vma
+    mm = vma.vm_mm
+    if start > vma.vm_start:
+        tail = vm_area_struct(mm, start, vma.vm_end, vma.vm_flags,
+                              vma.vm_pgoff + ((start - vma.vm_start) >> PAGE_SHIFT))
+        _split_anon(vma, tail)
+        vma.vm_end = start
+        vma_link(mm, tail)
+        vma = tail
+    if end < vma.vm_end:
+        tail = vm_area_struct(mm, end, vma.vm_end, vma.vm_flags,
+                              vma.vm_pgoff + ((end - vma.vm_start) >> PAGE_SHIFT))
+        _split_anon(vma, tail)
+        vma.vm_end = end
+        vma_link(mm, tail)
+    vma.vm_flags = new_flags
+    return vma
+
+
 def madvise_vma_behavior(vma: vm_area_struct, start: int, end: int, behavior: int) -> int:
-    """Apply one advice to ``[start, end)`` of ``vma``.  Return: 0 or -EINVAL."""
-    if behavior == MADV_DONTNEED:
+    """Apply one advice to ``[start, end)`` of ``vma``.  Return: 0, -EINVAL or -ENOMEM."""
+    if behavior in (MADV_MERGEABLE, MADV_UNMERGEABLE):
+        new_flags = [vma.vm_flags]
+        err = ksm_madvise(vma, start, end, behavior, new_flags)
+        if err:
+            return err
+        madvise_update_vma(vma, start, end, new_flags[0])
+    elif behavior == MADV_DONTNEED:
         zap_page_range_single(vma, start, end - start)
     elif behavior in (MADV_COLD, MADV_PAGEOUT):
         for s, e in _pmd_ranges(start, end):
@@ -230,7 +269,9 @@ def do_madvise(mm: mm_struct, start: int, len_in: int, behavior: int) -> int:
 
 
 # Linked at the end of the module (see mm/swapfile.py).
+from swaplab.mm.ksm import ksm_madvise
 from swaplab.mm.memory import GFP_HIGHUSER_MOVABLE, swap_pte_batch, vm_normal_folio, zap_page_range_single
+from swaplab.mm.mmap import _split_anon, vma_link
 from swaplab.mm.swap_state import read_swap_cache_async
 from swaplab.mm.swapfile import folio_free_swap, swap_put_entries_direct
 from swaplab.mm.vmscan import folio_isolate_lru, reclaim_pages

@@ -3,12 +3,16 @@
 * Faults: handle_mm_fault() -> handle_pte_fault() -> do_anonymous_page()
   (a read of a never-touched page maps the shared zero page; a write gets a
   new zeroed folio), do_wp_page() (reuse of an exclusive page, else COW
-  copy), do_swap_page() (spec §5.4, kernel-notes §2.2): a swap-cache hit, or
+  copy; a copy of a KSM page counts ``cow_ksm``; FAULT_FLAG_UNSHARE, from
+  KSM's break_ksm(), copies a shared page into a read-only pte), do_swap_page()
+  (spec §5.4, kernel-notes §2.2): a swap-cache hit, or
   the SWP_SYNCHRONOUS_IO path (swapin_folio()), or readahead (page-cluster
   0); an exclusive swap pte maps the page writable even on a read fault and
   then clears FAULT_FLAG_WRITE; the swap count is dropped with one of three
   ``folio_put_swap()`` calls; after mapping, should_try_to_free_swap()
-  decides whether ``folio_free_swap()`` is attempted.
+  decides whether ``folio_free_swap()`` is attempted.  ksm_might_need_to_copy()
+  lives in mm/ksm.py.  New folios are charged to the mm owner's memcg
+  (mm/memcontrol.py); a SWP_SYNCHRONOUS_IO swap-in to the slot's.
 * fork: copy_page_range() -> copy_pte_range() -> copy_present_pte() /
   copy_nonpresent_pte(); a swap pte is duplicated with
   ``swap_dup_entry_direct()`` and, when that needs a continuation page it
@@ -31,8 +35,11 @@ from swaplab.include.linux.mm_types import (
     NR_MM_COUNTERS,
     VM_FAULT_ERROR,
     VM_FAULT_HWPOISON,
+    VM_FAULT_LOCKED,
     VM_FAULT_MAJOR,
+    VM_FAULT_NOPAGE,
     VM_FAULT_OOM,
+    VM_FAULT_RETRY,
     VM_FAULT_SIGBUS,
     VM_LOCKED,
     VM_MAYWRITE,
@@ -40,7 +47,6 @@ from swaplab.include.linux.mm_types import (
     VM_WRITE,
     add_mm_counter,
     inc_mm_counter,
-    linear_page_index,
     mm_struct,
     mmlist_lock,
     vm_area_struct,
@@ -54,6 +60,7 @@ from swaplab.include.linux.mmdebug import (
     VM_WARN_ON_ONCE_FOLIO,
 )
 from swaplab.include.linux.pgtable import (
+    PAGE_SHIFT,
     PAGE_SIZE,
     PMD_SIZE,
     PTE_MARKER_HWPOISON,
@@ -80,6 +87,7 @@ from swaplab.include.linux.pgtable import (
     pte_present,
     pte_ptr,
     pte_same,
+    pte_soft_dirty,
     pte_swp_clear_exclusive,
     pte_swp_clear_uffd_wp,
     pte_swp_exclusive,
@@ -87,6 +95,7 @@ from swaplab.include.linux.pgtable import (
     pte_swp_uffd_wp,
     pte_t,
     pte_to_swp_entry,
+    pte_uffd_wp,
     pte_unmap_unlock,
     pte_write,
     pte_wrprotect,
@@ -105,6 +114,7 @@ from swaplab.kernel.dup import (
     folio_get,
     folio_lock,
     folio_mapped,
+    folio_mark_dirty,
     folio_nr_pages,
     folio_put,
     folio_ref_add,
@@ -112,7 +122,6 @@ from swaplab.kernel.dup import (
     folio_set_dirty,
     folio_test_anon,
     folio_test_ksm,
-    folio_test_large,
     folio_test_mlocked,
     folio_test_swapcache,
     folio_test_uptodate,
@@ -123,9 +132,10 @@ from swaplab.kernel.dup import (
     list_empty,
     page,
 )
-from swaplab.kernel.locking import cond_resched, lockdep_assert_held, spin_lock, spin_lock_nested, spin_unlock
+from swaplab.kernel.locking import (cond_resched, lockdep_assert_held, mutex_lock, mutex_unlock, spin_lock,
+                                    spin_lock_nested, spin_unlock)
 from swaplab.kernel.stubs import arch_swap_restore, mem_cgroup_swap_full
-from swaplab.mm.vmstat import KSM_SWPIN_COPY, PGMAJFAULT, count_vm_event
+from swaplab.mm.vmstat import COW_KSM, PGMAJFAULT, count_vm_event
 
 GFP_HIGHUSER_MOVABLE = GFP_KERNEL
 
@@ -186,45 +196,6 @@ def vmf_anon_prepare(vmf: vm_fault) -> int:
 
 
 # ---------------------------------------------------------------------------
-# mm/ksm.c: ksm_might_need_to_copy().  Its home is swaplab/mm/ksm.py once
-# KSM is modeled; until then it lives here so that do_swap_page() and
-# unuse_pte() call it where the kernel does.
-
-def ksm_might_need_to_copy(folio: folio, vma: vm_area_struct, addr: int) -> Any:
-    """Return the folio to map at (vma, addr): ``folio`` itself, or a fresh private copy.
-
-    A copy is needed for a KSM folio whose stable node is gone, or a plain
-    anon folio first mapped at another address or by an unrelated process
-    (its index or anon_vma root do not match).
-    Context: ``folio`` is locked.
-    Return: ``folio``, a locked new folio (``ksm_swpin_copy`` +1), None when
-    the allocation failed, or EHWPOISON_FOLIO.
-    """
-    p = folio.pages[0]
-    av = folio.anon_vma if folio.PG_anon else None
-    if folio_test_large(folio):
-        return folio
-    if folio_test_ksm(folio):
-        if folio.stable_node is not None:
-            return folio
-    elif av is None or folio.index == linear_page_index(vma, addr) and \
-            vma.anon_vma is not None and av.root is vma.anon_vma.root:
-        return folio
-    if p.hwpoison:
-        return EHWPOISON_FOLIO
-    if not folio_test_uptodate(folio):
-        return folio
-    new_folio = vma_alloc_folio(GFP_HIGHUSER_MOVABLE, 0, vma, addr)
-    if new_folio is not None:
-        copy_user_highpage(new_folio.pages[0], p)
-        folio_set_dirty(new_folio)
-        new_folio.PG_uptodate = True
-        folio_lock(new_folio)
-        count_vm_event(KSM_SWPIN_COPY)
-    return new_folio
-
-
-# ---------------------------------------------------------------------------
 # Faults.
 
 def handle_mm_fault(vma: vm_area_struct, address: int, flags: int) -> int:
@@ -249,7 +220,7 @@ def handle_pte_fault(vmf: vm_fault) -> int:
         if pte_none(vmf.orig_pte):
             vmf.pte = None
     if vmf.pte is None:
-        return do_anonymous_page(vmf)            # do_pte_missing(): anonymous VMA
+        return do_pte_missing(vmf)
     if not pte_present(vmf.orig_pte):
         return do_swap_page(vmf)
     spin_lock(vmf.pmd.ptl)
@@ -296,6 +267,9 @@ def do_anonymous_page(vmf: vm_fault) -> int:
     new = vma_alloc_zeroed_movable_folio(vma, vmf.address)
     if new is None:
         return VM_FAULT_OOM
+    if mem_cgroup_charge(new, mm, GFP_KERNEL):
+        folio_put(new)
+        return VM_FAULT_OOM
     new.PG_uptodate = True
     entry = pte_mkyoung(mk_pte(new.pages[0]))
     if vma.vm_flags & VM_WRITE:
@@ -311,6 +285,102 @@ def do_anonymous_page(vmf: vm_fault) -> int:
     set_ptes(mm, vmf.address, vmf.pte, entry, 1)
     pte_unmap_unlock(vmf.pte, vmf.ptl)
     return 0
+
+
+def vma_is_anonymous(vma: vm_area_struct) -> bool:
+    return vma.vm_file is None
+
+
+def do_pte_missing(vmf: vm_fault) -> int:
+    """A fault on a none pte: anonymous memory, or a page of the mapped file."""
+    if vma_is_anonymous(vmf.vma):
+        return do_anonymous_page(vmf)
+    return do_fault(vmf)
+
+
+def __do_fault(vmf: vm_fault) -> int:
+    """vma->vm_ops->fault(): the only file the model maps is a shmem file.
+
+    Return: the vm_fault_t of shmem_fault(); on success ``vmf.page`` is set
+    and its folio locked and referenced.
+    """
+    ret = shmem_fault(vmf)
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+        return ret
+    VM_BUG_ON(not ret & VM_FAULT_LOCKED, "__do_fault: the page is not locked")
+    return ret
+
+
+def set_pte_range(vmf: vm_fault, folio: folio, p: page, nr: int, addr: int) -> None:
+    """Map ``nr`` pages of a page-cache folio.  Context: PTL held, folio locked."""
+    vma = vmf.vma
+    write = bool(vmf.flags & FAULT_FLAG_WRITE)
+    entry = pte_mkyoung(mk_pte(p))
+    # A shared writable mapping without write notification maps writable.
+    if write or (vma.vm_flags & (VM_SHARED | VM_WRITE)) == (VM_SHARED | VM_WRITE):
+        entry = maybe_mkwrite(entry, vma)
+    if write:
+        entry = pte_mkdirty(entry)
+    add_mm_counter(vma.vm_mm, mm_counter_file(folio), nr)
+    folio_add_file_rmap_ptes(folio, p, nr, vma)
+    set_ptes(vma.vm_mm, addr, vmf.pte, entry, nr)
+
+
+def finish_fault(vmf: vm_fault) -> int:
+    """Install the pte for the page __do_fault() found.  Return: 0 or VM_FAULT_NOPAGE."""
+    vma = vmf.vma
+    p = vmf.page
+    f = p.folio
+    vmf.pmd = pte_alloc(vma.vm_mm, vmf.address)
+    vmf.pte, vmf.ptl = pte_offset_map_lock(vma.vm_mm, vmf.pmd, vmf.address)
+    # Re-check under ptl: somebody else may have mapped it.
+    if not pte_none(ptep_get(vmf.pte)):
+        pte_unmap_unlock(vmf.pte, vmf.ptl)
+        return VM_FAULT_NOPAGE
+    # The fault's folio reference becomes the pte's.
+    set_pte_range(vmf, f, p, 1, vmf.address)
+    pte_unmap_unlock(vmf.pte, vmf.ptl)
+    return 0
+
+
+def _fault_done(vmf: vm_fault, ret: int, shared_write: bool) -> int:
+    """Unlock the faulted folio; drop its reference if it was not mapped."""
+    f = vmf.page.folio
+    fin = finish_fault(vmf)
+    if shared_write and not fin:
+        folio_mark_dirty(f)                     # fault_dirty_shared_page()
+    folio_unlock(f)
+    if fin:
+        folio_put(f)
+    return (ret | fin) & ~VM_FAULT_LOCKED
+
+
+def do_read_fault(vmf: vm_fault) -> int:
+    ret = __do_fault(vmf)
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+        return ret
+    return _fault_done(vmf, ret, False)
+
+
+def do_shared_fault(vmf: vm_fault) -> int:
+    ret = __do_fault(vmf)
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+        return ret
+    return _fault_done(vmf, ret, True)
+
+
+def do_fault(vmf: vm_fault) -> int:
+    """A fault on a none pte of a file VMA (shared mappings only in the model).
+
+    Context: mmap_lock held; no page-table lock.
+    Return: a vm_fault_t (VM_FAULT_MAJOR after a swap-in read, or an error bit).
+    """
+    vma = vmf.vma
+    if not vmf.flags & FAULT_FLAG_WRITE:
+        return do_read_fault(vmf)
+    if not vma.vm_flags & VM_SHARED:
+        return VM_FAULT_SIGBUS                 # do_cow_fault(): private file mappings not modeled
+    return do_shared_fault(vmf)
 
 
 def wp_can_reuse_anon_folio(folio: folio, vma: vm_area_struct) -> bool:
@@ -368,6 +438,9 @@ def wp_page_copy(vmf: vm_fault) -> int:
         new_folio = vma_alloc_folio(GFP_HIGHUSER_MOVABLE, 0, vma, vmf.address)
         if new_folio is not None:
             copy_user_highpage(new_folio.pages[0], vmf.page)
+    if new_folio is not None and mem_cgroup_charge(new_folio, mm, GFP_KERNEL):
+        folio_put(new_folio)
+        new_folio = None
     if new_folio is None:
         if old_folio is not None:
             folio_put(old_folio)
@@ -379,7 +452,14 @@ def wp_page_copy(vmf: vm_fault) -> int:
         if old_folio is None:
             inc_mm_counter(mm, MM_ANONPAGES)
         entry = pte_mkyoung(mk_pte(new_folio.pages[0]))
-        entry = maybe_mkwrite(pte_mkdirty(entry), vma)
+        if vmf.flags & FAULT_FLAG_UNSHARE:
+            # Unsharing keeps the pte read-only (and its soft-dirty/uffd-wp bits).
+            if pte_soft_dirty(vmf.orig_pte):
+                entry = pte_mksoft_dirty(entry)
+            if pte_uffd_wp(vmf.orig_pte):
+                entry = pte_mkuffd_wp(entry)
+        else:
+            entry = maybe_mkwrite(pte_mkdirty(entry), vma)
         ptep_clear_flush(mm, vmf.address, vmf.pte)
         folio_add_new_anon_rmap(new_folio, vma, vmf.address, RMAP_EXCLUSIVE)
         folio_add_lru_vma(new_folio, vma)
@@ -402,10 +482,15 @@ def wp_page_copy(vmf: vm_fault) -> int:
 def do_wp_page(vmf: vm_fault) -> int:
     """A write to a present, write-protected pte: reuse the page or copy it.
 
+    With FAULT_FLAG_UNSHARE (KSM's break_ksm(), MADV_UNMERGEABLE) the page
+    only has to become exclusive: an exclusive page stays as it is, a shared
+    one is copied and mapped read-only.  A copy of a KSM page counts
+    ``cow_ksm``.
     Context: the page-table lock is held (vmf.ptl) and released here.
     Return: 0 or VM_FAULT_OOM.
     """
     lockdep_assert_held(vmf.ptl)  # type: ignore[arg-type]
+    unshare = bool(vmf.flags & FAULT_FLAG_UNSHARE)
     vma = vmf.vma
     vmf.page = vm_normal_page(vma, vmf.address, vmf.orig_pte)
     folio = vmf.page.folio if vmf.page is not None else None
@@ -414,12 +499,17 @@ def do_wp_page(vmf: vm_fault) -> int:
             (vmf.page.anon_exclusive or wp_can_reuse_anon_folio(folio, vma)):
         if not vmf.page.anon_exclusive:
             vmf.page.anon_exclusive = True
+        if unshare:
+            pte_unmap_unlock(vmf.pte, vmf.ptl)
+            return 0
         wp_page_reuse(vmf, folio)
         return 0
     # Ok, we need to copy.  Oh, well..
     if folio is not None:
         folio_get(folio)
     pte_unmap_unlock(vmf.pte, vmf.ptl)
+    if folio is not None and folio_test_ksm(folio):
+        count_vm_event(COW_KSM)
     return wp_page_copy(vmf)
 
 
@@ -445,8 +535,16 @@ def should_try_to_free_swap(si: Any, folio: folio, vma: vm_area_struct, extra_re
 
 
 def alloc_swap_folio(vmf: vm_fault) -> folio | None:
-    """The folio a SWP_SYNCHRONOUS_IO swap-in reads into (order 0: no mTHP swap-in)."""
-    return vma_alloc_folio(GFP_HIGHUSER_MOVABLE, 0, vmf.vma, vmf.address)
+    """The folio a SWP_SYNCHRONOUS_IO swap-in reads into (order 0: no mTHP swap-in).
+
+    It is charged to the memcg the slot was charged to (else the VMA's mm's).
+    """
+    f = vma_alloc_folio(GFP_HIGHUSER_MOVABLE, 0, vmf.vma, vmf.address)
+    if f is not None and mem_cgroup_swapin_charge_folio(f, vmf.vma.vm_mm, GFP_KERNEL,
+                                                        pte_to_swp_entry(vmf.orig_pte)):
+        folio_put(f)
+        return None
+    return f
 
 
 def do_swap_page(vmf: vm_fault) -> int:
@@ -818,10 +916,17 @@ def zap_present_ptes(tlb: mmu_gather, vma: vm_area_struct, pte: pte_ptr, ptent: 
     f = p.folio
     if not folio_test_anon(f) and pte_dirty(ptent):
         folio_set_dirty(f)
-    rss[MM_ANONPAGES] -= 1
+    rss[mm_counter(f)] -= 1
     folio_remove_rmap_pte(f, p, vma)
     tlb.folios.append(f)
     return 1
+
+
+def mm_counter(folio: folio) -> int:
+    """include/linux/mm.h: the rss counter a folio's ptes count in."""
+    if folio_test_anon(folio):
+        return MM_ANONPAGES
+    return mm_counter_file(folio)
 
 
 def zap_nonpresent_ptes(tlb: mmu_gather, vma: vm_area_struct, pte: pte_ptr, ptent: pte_t,
@@ -891,7 +996,32 @@ def zap_page_range_single(vma: vm_area_struct, address: int, size: int) -> None:
     tlb_finish_mmu(tlb)
 
 
+def unmap_mapping_range(mapping: Any, holebegin: int, holelen: int, even_cows: bool) -> None:
+    """Zap the ptes of every VMA mapping bytes ``[holebegin, holebegin + holelen)`` of a file.
+
+    ``holelen`` 0 means to the end of the file.  Context: process context;
+    takes i_mmap_rwsem and each VMA's page-table locks (not mmap_lock: the
+    VMAs are found through the file).
+    """
+    first_index = holebegin >> PAGE_SHIFT
+    last_index = -1 if not holelen else first_index + ((holelen + PAGE_SIZE - 1) >> PAGE_SHIFT) - 1
+    mutex_lock(mapping.i_mmap_rwsem)
+    for vma in list(mapping.i_mmap):
+        vba = vma.vm_pgoff
+        vea = vba + ((vma.vm_end - vma.vm_start) >> PAGE_SHIFT) - 1
+        zba = max(first_index, vba)
+        zea = vea if last_index == -1 else min(last_index, vea)
+        if zba > zea:
+            continue
+        zap_page_range_single(vma, vma.vm_start + ((zba - vba) << PAGE_SHIFT),
+                              (zea - zba + 1) << PAGE_SHIFT)
+    mutex_unlock(mapping.i_mmap_rwsem)
+
+
 # Linked at the end of the module (see mm/swapfile.py).
+from swaplab.mm.ksm import ksm_might_need_to_copy
+from swaplab.mm.memcontrol import mem_cgroup_charge, mem_cgroup_swapin_charge_folio
+from swaplab.mm.shmem import folio_add_file_rmap_ptes, mm_counter_file, shmem_fault
 from swaplab.mm.rmap import (
     RMAP_EXCLUSIVE,
     RMAP_NONE,

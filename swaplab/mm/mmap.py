@@ -9,6 +9,8 @@ pages of ptes no VMA covers any more (free_pgtables()).
 
 from __future__ import annotations
 
+from typing import Any
+
 from swaplab.include.linux.mm_types import (
     VM_MAYEXEC,
     VM_MAYREAD,
@@ -46,9 +48,11 @@ def vma_link(mm: mm_struct, vma: vm_area_struct) -> None:
     mm.mmap.sort(key=lambda v: v.vm_start)
 
 
-def do_mmap(mm: mm_struct, length: int, vm_flags: int | None = None) -> int:
+def do_mmap(mm: mm_struct, length: int, vm_flags: int | None = None, file: Any = None) -> int:
     """mmap(NULL, length, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS) (+ MADV_NOHUGEPAGE).
 
+    With ``file`` (a shmem file, mm/shmem.py): ``MAP_SHARED`` of the file
+    from offset 0; the VMA takes a file reference and joins ``i_mmap``.
     Context: mmap_lock held for write.
     Return: the address, or -EINVAL / -ENOMEM.
     """
@@ -60,6 +64,13 @@ def do_mmap(mm: mm_struct, length: int, vm_flags: int | None = None) -> int:
         return addr
     if vm_flags is None:
         vm_flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_NOHUGEPAGE
+    if file is not None:
+        vma = vm_area_struct(mm, addr, addr + length, vm_flags, 0)
+        vma.vm_file = get_file(file)
+        shmem_mmap(file, vma)                  # mmap_file(): file->f_op->mmap
+        vma_link(mm, vma)
+        vma_interval_tree_insert(vma, file.f_mapping)    # vma_link_file()
+        return addr
     # An anonymous VMA's pgoff is its address in pages (vma_set_anonymous()).
     vma = vm_area_struct(mm, addr, addr + length, vm_flags, addr >> PAGE_SHIFT)
     vma_link(mm, vma)
@@ -120,14 +131,26 @@ def do_munmap(mm: mm_struct, start: int, length: int) -> int:
     unmap_region(mm, victims, start, end)
     for vma in victims:
         unlink_anon_vmas(vma)
+        remove_vma(vma)
     return 0
 
 
 def _split_anon(vma: vm_area_struct, new: vm_area_struct) -> None:
-    """__split_vma(): the new piece shares the anon_vmas of the old (anon_vma_clone())."""
+    """__split_vma(): the new piece shares the anon_vmas (anon_vma_clone()) and file of the old."""
     new.anon_vma = vma.anon_vma
     for av in vma.anon_vma_chain:
         anon_vma_chain_link(new, av)
+    if vma.vm_file is not None:
+        new.vm_file = get_file(vma.vm_file)
+        vma_interval_tree_insert(new, vma.vm_file.f_mapping)
+
+
+def remove_vma(vma: vm_area_struct) -> None:
+    """The unmapped VMA lets go of its file (unlink_file_vma() and fput())."""
+    if vma.vm_file is not None:
+        unlink_file_vma(vma)
+        fput(vma.vm_file)
+        vma.vm_file = None
 
 
 def vm_munmap(mm: mm_struct, start: int, length: int) -> int:
@@ -149,6 +172,7 @@ def exit_mmap(mm: mm_struct) -> None:
     mm.mmap.clear()
     for vma in vmas:
         unlink_anon_vmas(vma)
+        remove_vma(vma)
     free_pgtables(mm, 0, 1 << 48)
     mutex_unlock(mm.mmap_lock)
 
@@ -156,3 +180,4 @@ def exit_mmap(mm: mm_struct) -> None:
 # Linked at the end of the module (see mm/swapfile.py).
 from swaplab.mm.memory import tlb_finish_mmu, tlb_gather_mmu, unmap_vmas
 from swaplab.mm.rmap import anon_vma_chain_link, unlink_anon_vmas
+from swaplab.mm.shmem import fput, get_file, shmem_mmap, unlink_file_vma, vma_interval_tree_insert

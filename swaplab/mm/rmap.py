@@ -59,6 +59,7 @@ from swaplab.kernel.dup import (
     folio_ref_count,
     folio_test_anon,
     folio_test_dirty,
+    folio_test_ksm,
     folio_test_locked,
     folio_test_swapbacked,
     folio_test_swapcache,
@@ -169,9 +170,12 @@ def folio_add_anon_rmap_ptes(folio: folio, p: page, nr_pages: int, vma: vm_area_
                              address: int, flags: int) -> None:
     """Add ``nr_pages`` pte mappings of pages of an anonymous folio, from ``p`` on.
 
-    Context: the page-table lock is held and the folio is locked.
+    Context: the page-table lock is held and the folio is locked, so an anon
+    folio is not upgraded racily to KSM; a KSM folio (never downgraded) may
+    be mapped unlocked (KSM's replace_page()).
     """
-    VM_WARN_ON_FOLIO(not folio_test_locked(folio), folio, "folio_add_anon_rmap_ptes: folio not locked")
+    VM_WARN_ON_FOLIO(not folio_test_locked(folio) and not folio_test_ksm(folio), folio,
+                     "folio_add_anon_rmap_ptes: folio not locked")
     for i in range(p.idx, p.idx + nr_pages):
         sub = folio.pages[i]
         sub.mapcount += 1
@@ -270,8 +274,19 @@ def try_to_unmap(folio: folio, flags: int) -> None:
     Context: Caller must hold the folio lock.
     """
     VM_BUG_ON_FOLIO(not folio_test_locked(folio), folio, "try_to_unmap: folio not locked")
-    rmap_walk_anon(folio, try_to_unmap_one, folio_not_mapped, flags,
-                   bool(flags & TTU_RMAP_LOCKED))
+    rmap_walk(folio, try_to_unmap_one, folio_not_mapped, flags, bool(flags & TTU_RMAP_LOCKED))
+
+
+def rmap_walk(folio: folio, rmap_one: Callable[[folio, vm_area_struct, int, Any], bool],
+              done: Callable[[folio], bool] | None, arg: Any, locked: bool) -> None:
+    """Walk every mapping of an anon folio: a KSM folio through its stable node.
+
+    Context: the folio is locked.
+    """
+    if folio_test_ksm(folio):
+        rmap_walk_ksm(folio, rmap_one, done, arg, locked)
+    else:
+        rmap_walk_anon(folio, rmap_one, done, arg, locked)
 
 
 def try_to_unmap_one(folio: folio, vma: vm_area_struct, address: int, arg: Any) -> bool:
@@ -361,4 +376,5 @@ def _discard(folio: folio, subpage: page, vma: vm_area_struct, pte: Any, ptl: An
 
 
 # Linked at the end of the module (see mm/swapfile.py).
+from swaplab.mm.ksm import rmap_walk_ksm
 from swaplab.mm.swapfile import folio_dup_swap, folio_put_swap

@@ -90,6 +90,25 @@ total_swap_pages = 0        # protected by swap_lock
 nr_swapfiles = 0            # protected by swap_lock
 nr_rotate_swap = 0
 
+# memset() sources: a run of each byte value, sliced to length.
+_USAGE_RUN = {1: b"\x01" * SWAPFILE_CLUSTER, SWAP_HAS_CACHE: b"\x40" * SWAPFILE_CLUSTER}
+_ZEROES = bytes(SWAPFILE_CLUSTER)
+
+
+def bitmap_clear(map: bytearray, start: int, nr: int) -> None:
+    """lib/bitmap.c ``bitmap_clear()``: clear bits ``[start, start + nr)`` of a bitmap."""
+    end = start + nr
+    while start < end and start & 7:
+        map[start >> 3] &= ~(1 << (start & 7)) & 0xff
+        start += 1
+    full = (end - start) >> 3
+    if full:
+        map[start >> 3:(start >> 3) + full] = bytes(full)
+        start += full << 3
+    while start < end:
+        map[start >> 3] &= ~(1 << (start & 7)) & 0xff
+        start += 1
+
 
 class percpu_swap_cluster_t:
     """struct percpu_swap_cluster: this CPU's "next order-k slot is here" cache."""
@@ -479,14 +498,13 @@ def swap_range_alloc(si: swap_info_struct, nr_entries: int) -> None:
 
 def swap_range_free(si: swap_info_struct, offset: int, nr_entries: int) -> None:
     """Side effects of freeing slots: zeromap, zswap, arch, driver notify, shadows, counters."""
-    zeromap = si.zeromap
+    bitmap_clear(si.zeromap, offset, nr_entries)  # type: ignore[arg-type]
+    # zswap_invalidate(), arch_swap_invalidate_page() and the driver's
+    # swap_slot_free_notify() are empty on the modeled configuration
+    # (zswap off, x86_64, brd/virtio-blk): see swaplab/kernel/stubs.py.
     swap_data = si.swap_data
-    for i in range(offset, offset + nr_entries):
-        zeromap[i >> 3] &= ~(1 << (i & 7))  # type: ignore[index]   # clear_bit()
-        # zswap_invalidate(), arch_swap_invalidate_page() and the driver's
-        # swap_slot_free_notify() are empty on the modeled configuration
-        # (zswap off, x86_64, brd/virtio-blk): see swaplab/kernel/stubs.py.
-        if swap_data:
+    if swap_data:
+        for i in range(offset, offset + nr_entries):
             swap_data.pop(i, None)
     __swap_cache_clear_shadow(swp_entry(si.type, offset), nr_entries)
     nr_swap_pages.counter += nr_entries
@@ -508,12 +526,11 @@ def swap_entries_free(si: swap_info_struct, ci: swap_cluster_info, entry: int,
         VM_BUG_ON(ci.count == 0, "swap_entries_free on an empty cluster")
         VM_BUG_ON(ci.count < nr_pages, "swap_entries_free: cluster count too small")
     ci.count -= nr_pages
-    for i in range(offset, offset + nr_pages):
-        ent = swap_map[i]  # type: ignore[index]
-        if ent != 1 and ent != SWAP_HAS_CACHE:
-            if __debug__:
-                VM_BUG_ON(True, f"swap_entries_free: slot {i} holds {ent:#04x}, not a last reference")
-        swap_map[i] = 0  # type: ignore[index]
+    if __debug__:
+        seg = swap_map[offset:offset + nr_pages]  # type: ignore[index]
+        if seg.count(1) + seg.count(SWAP_HAS_CACHE) != nr_pages:
+            VM_BUG_ON(True, "swap_entries_free: a slot does not hold its last reference")
+    swap_map[offset:offset + nr_pages] = _ZEROES[:nr_pages]  # type: ignore[index]
     mem_cgroup_uncharge_swap(si, offset, nr_pages)
     swap_range_free(si, offset, nr_pages)
     if not ci.count:
@@ -579,15 +596,13 @@ def cluster_alloc_range(si: swap_info_struct, ci: swap_cluster_info, start: int,
         return False
     if ci.count == 0:
         ci.order = order
-    swap_map = si.swap_map
-    table = ci.table
-    base = start - ci.idx * SWAPFILE_CLUSTER
-    for i in range(nr_pages):
-        swap_map[start + i] = usage  # type: ignore[index]
-        if table and base + i in table:
-            if __debug__:
-                VM_WARN_ON(type(table[base + i]) is folio,
-                           "allocating a slot whose swap table word is a folio")
+    si.swap_map[start:start + nr_pages] = _USAGE_RUN[usage][:nr_pages]  # type: ignore[index]
+    if __debug__:
+        table = ci.table
+        if table:
+            base = start - ci.idx * SWAPFILE_CLUSTER
+            VM_WARN_ON(any(type(table.get(base + i)) is folio for i in range(nr_pages)),
+                       "allocating a slot whose swap table word is a folio")
     swap_range_alloc(si, nr_pages)
     ci.count += nr_pages
     return True
@@ -1116,9 +1131,8 @@ def swap_is_last_map(si: swap_info_struct, offset: int, nr_pages: int,
     count = swap_map[offset]  # type: ignore[index]
     if swap_count(count) != 1:
         return False
-    for i in range(offset + 1, offset + nr_pages):
-        if swap_map[i] != count:  # type: ignore[index]
-            return False
+    if swap_map[offset:offset + nr_pages].count(count) != nr_pages:  # type: ignore[index]
+        return False
     has_cache[0] = bool(count & SWAP_HAS_CACHE)
     return True
 
@@ -1137,9 +1151,7 @@ def swap_entries_put_map(si: swap_info_struct, entry: int, nr: int) -> bool:
             if not has_cache[0]:
                 swap_entries_free(si, ci, entry, nr)
             else:
-                swap_map = si.swap_map
-                for i in range(offset, offset + nr):
-                    swap_map[i] = SWAP_HAS_CACHE  # type: ignore[index]
+                si.swap_map[offset:offset + nr] = _USAGE_RUN[SWAP_HAS_CACHE][:nr]  # type: ignore[index]
             swap_cluster_unlock(ci)
             return has_cache[0]
     else:
@@ -1168,14 +1180,11 @@ def swap_entries_put_map_nr(si: swap_info_struct, entry: int, nr: int) -> bool:
 
 def swap_only_has_cache(si: swap_info_struct, offset: int, nr_pages: int) -> bool:
     """Every slot of the range is exactly cache-only (count 0, cached)."""
-    swap_map = si.swap_map
-    for i in range(offset, offset + nr_pages):
-        ent = swap_map[i]  # type: ignore[index]
-        if __debug__:
-            VM_BUG_ON(not ent & SWAP_HAS_CACHE, "slot of a cached folio without SWAP_HAS_CACHE")
-        if ent != SWAP_HAS_CACHE:
-            return False
-    return True
+    seg = si.swap_map[offset:offset + nr_pages]  # type: ignore[index]
+    if __debug__:
+        VM_BUG_ON(any(not ent & SWAP_HAS_CACHE for ent in seg),
+                  "slot of a cached folio without SWAP_HAS_CACHE")
+    return seg.count(SWAP_HAS_CACHE) == nr_pages
 
 
 def __swapcache_set_cached(si: swap_info_struct, ci: swap_cluster_info, entry: int) -> None:
@@ -1928,13 +1937,16 @@ def unuse_all_users(type: int) -> int:
 
     Every mm that ever held a swap entry is on the list (try_to_unmap_one(),
     copy_nonpresent_pte()); each is pinned with mmget_not_zero() while
-    unuse_mm() brings its entries of ``type`` back.  shmem is not modeled
-    yet: shmem_unuse() has nothing to do.
+    unuse_mm() brings its entries of ``type`` back.  shmem_unuse() first
+    swaps in the entries of ``type`` held by shmem files (mm/shmem.py).
     Context: swapoff, no locks held.
-    Return: 0, or the error of unuse_mm() (-ENOMEM).
+    Return: 0, or the error of shmem_unuse() or unuse_mm() (-ENOMEM).
     """
     si = swap_info[type]
     assert si is not None
+    retval = shmem_unuse(type)
+    if retval:
+        return retval
     prev_mm = None
     spin_lock(mmlist_lock)
     p = init_mm.mmlist
@@ -2120,12 +2132,14 @@ from swaplab.include.linux.pgtable import (PMD_SIZE,  # noqa: E402
                                            pte_to_swp_entry, pte_unmap_unlock, ptep_get,
                                            ptep_get_lockless, set_pte_at, swp_entry_to_pte)
 from swaplab.kernel.custom import GFP_KERNEL  # noqa: E402
-from swaplab.kernel.dup import folio_get, folio_lock, folio_test_uptodate  # noqa: E402
+from swaplab.kernel.dup import folio_get, folio_lock  # noqa: E402
 from swaplab.kernel.fork import mmget_not_zero, mmput  # noqa: E402
 from swaplab.kernel.stubs import arch_swap_restore  # noqa: E402
-from swaplab.mm.memory import EHWPOISON_FOLIO, ksm_might_need_to_copy  # noqa: E402
+from swaplab.mm.ksm import ksm_might_need_to_copy  # noqa: E402
+from swaplab.mm.memory import EHWPOISON_FOLIO  # noqa: E402
 from swaplab.mm.rmap import (RMAP_EXCLUSIVE, RMAP_NONE, folio_add_anon_rmap_pte,  # noqa: E402
                              folio_add_new_anon_rmap)
+from swaplab.mm.shmem import shmem_unuse  # noqa: E402
 from swaplab.mm.swap_state import swapin_readahead  # noqa: E402
 from swaplab.mm.vmscan import folio_add_lru_vma  # noqa: E402
 

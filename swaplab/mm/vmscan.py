@@ -17,6 +17,12 @@ shrink_folio_list() for an anon folio (spec §5.1):
 A lazy-free folio (MADV_FREE: anon, not swap-backed) is discarded by
 try_to_unmap() without any swap, unless it was written again.
 
+A shmem folio (page cache of a shmem file) is unmapped (its ptes are just
+cleared) and, when dirty, written by shmem_writeout() (mm/shmem.py), which
+moves it from the page cache to the swap cache; from then on it is
+reclaimed like an anon folio in the swap cache.  A clean shmem folio that
+is not in the swap cache is kept (page-cache removal is not modeled).
+
 LRU: the model keeps no LRU lists, only ``PG_lru`` (on an LRU list, hence
 isolatable) and ``PG_active``; isolation holds a folio reference.
 """
@@ -177,7 +183,11 @@ def pageout(folio: folio) -> int:
         return PAGE_KEEP
     if folio_clear_dirty_for_io(folio):
         folio.PG_reclaim = True
-        res = swap_writeout(folio, None)
+        # writeout(): a shmem folio goes to swap through shmem_writeout().
+        if shmem_mapping(folio.mapping):
+            res = shmem_writeout(folio, None, None)
+        else:
+            res = swap_writeout(folio, None)
         if res == AOP_WRITEPAGE_ACTIVATE:
             folio.PG_reclaim = False
             return PAGE_ACTIVATE
@@ -219,7 +229,11 @@ def shrink_folio_list(folio_list: list[folio], sc: scan_control) -> list[folio]:
                 # a MADV_FREE race may have cleaned the pte: dirty it anyway.
                 folio_mark_dirty(folio)
         if folio_mapped(folio):
-            try_to_unmap(folio, TTU_BATCH_FLUSH)
+            if folio_test_anon(folio):
+                try_to_unmap(folio, TTU_BATCH_FLUSH)
+            else:
+                # XX: rmap.py's try_to_unmap() has no file side yet (mm/shmem.py).
+                try_to_unmap_file(folio, TTU_BATCH_FLUSH)
             if folio_mapped(folio):
                 _activate_locked(folio, ret_folios)
                 continue
@@ -300,8 +314,78 @@ def reclaim_pages(folio_list: list[folio]) -> int:
     return reclaim_folio_list(folio_list)
 
 
+# ---------------------------------------------------------------------------
+# Memory-cgroup reclaim (memory.reclaim).
+
+SWAP_CLUSTER_MAX = 32
+MAX_RECLAIM_RETRIES = 16
+MEMCG_RECLAIM_MAY_SWAP = 1 << 1
+MEMCG_RECLAIM_PROACTIVE = 1 << 2
+
+
+def try_to_free_mem_cgroup_pages(memcg: object, nr_pages: int, gfp_mask: int,
+                                 reclaim_options: int) -> int:
+    """Reclaim up to ``nr_pages`` (at least SWAP_CLUSTER_MAX) from a memcg's LRU folios.
+
+    The cgroup's LRU folios (its own and its descendants', oldest first)
+    are isolated and shrunk by shrink_folio_list() in batches of
+    SWAP_CLUSTER_MAX until enough was reclaimed; folios mapped more than
+    once are reclaimed too (try_to_unmap() unmaps every pte).
+    XX: references are not checked (no accessed-bit aging): every folio is
+    a candidate on every call.
+    Context: process context, no locks held.
+    Return: the number of pages reclaimed.
+    """
+    nr_to_reclaim = max(nr_pages, SWAP_CLUSTER_MAX)
+    sc = scan_control()
+    sc.may_swap = bool(reclaim_options & MEMCG_RECLAIM_MAY_SWAP)
+    candidates = mem_cgroup_lru_folios(memcg)  # type: ignore[arg-type]
+    while candidates and sc.nr_reclaimed < nr_to_reclaim:
+        batch, candidates = candidates[:SWAP_CLUSTER_MAX], candidates[SWAP_CLUSTER_MAX:]
+        folio_list = [f for f in batch if folio_isolate_lru(f)]
+        for f in folio_list:
+            f.PG_active = False
+        if not sc.may_swap:
+            # Anon folios need swap: leave them on the LRU.
+            for f in [f for f in folio_list if folio_test_anon(f) and folio_test_swapbacked(f)]:
+                folio_list.remove(f)
+                folio_putback_lru(f)
+        for f in shrink_folio_list(folio_list, sc):
+            folio_putback_lru(f)
+    return sc.nr_reclaimed
+
+
+def user_proactive_reclaim(nbytes: int, memcg: object) -> int:
+    """Proactive reclaim of ``nbytes`` from ``memcg`` (a write to ``memory.reclaim``).
+
+    Retries while reclaim makes progress, and MAX_RECLAIM_RETRIES times more
+    when it does not.
+    Return: 0, -EAGAIN (less than asked could be reclaimed) or -EINTR.
+    """
+    nr_to_reclaim = nbytes // 4096
+    nr_reclaimed = 0
+    nr_retries = MAX_RECLAIM_RETRIES
+    while nr_reclaimed < nr_to_reclaim:
+        # Will converge on zero, but reclaim enforces a minimum.
+        batch_size = (nr_to_reclaim - nr_reclaimed) // 4
+        if get_current().pending_signal:
+            return -EINTR
+        reclaimed = try_to_free_mem_cgroup_pages(memcg, batch_size, 0,
+                                                 MEMCG_RECLAIM_MAY_SWAP | MEMCG_RECLAIM_PROACTIVE)
+        if not reclaimed:
+            if not nr_retries:
+                return -EAGAIN
+            nr_retries -= 1
+        nr_reclaimed += reclaimed
+    return 0
+
+
 # Linked at the end of the module (see mm/swapfile.py).
+from swaplab.include.linux.errno import EAGAIN, EINTR
+from swaplab.kernel.locking import get_current
+from swaplab.mm.memcontrol import mem_cgroup_lru_folios
 from swaplab.mm.page_io import AOP_WRITEPAGE_ACTIVATE, swap_writeout
 from swaplab.mm.rmap import TTU_BATCH_FLUSH, try_to_unmap
+from swaplab.mm.shmem import shmem_mapping, shmem_writeout, try_to_unmap_file
 from swaplab.mm.swap_state import __swap_cache_del_folio
 from swaplab.mm.swapfile import folio_alloc_swap, folio_free_swap

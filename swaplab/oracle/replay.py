@@ -14,8 +14,15 @@ Device kinds: ``virtio`` -> rotational, asynchronous I/O (``/dev/vda``,
 ``/dev/vdb``); ``virtio-ssd`` -> non-rotational, asynchronous (same names);
 ``brd`` -> SWP_SYNCHRONOUS_IO RAM disks (``/dev/ram0``, ``/dev/ram1``).
 
-Not modeled yet (a clear :class:`InvalidScenario`): shm regions, the
-hibernation snapshot device, KSM and memory cgroups.
+shm regions (mm/shmem.py) and the /dev/snapshot ops (``snap_*``, SNAP
+records) are replayed; ``variant`` runs the replay with a variant active
+(``linux-7.2`` for what the oracle kernel does beyond T14F, e.g. hib1's
+hibernation offsets on SSDs).  KSM (``merge``, ``unmerge``, ``ksm_wait``,
+``write_same``, ``write_file`` of /sys/kernel/mm/ksm/ knobs) and memory
+cgroups (``memcg_enter``/``memcg_leave``, ``reclaim``: two passes of
+``memory.reclaim``, the wait for writeback between them is the return to
+user space) are replayed; a scenario that uses KSM gets the ``ksm_*``
+REPORT keys.  Anything else is refused with a clear :class:`InvalidScenario`.
 """
 
 from __future__ import annotations
@@ -23,21 +30,27 @@ from __future__ import annotations
 from typing import Any
 
 from swaplab.errors import InvalidScenario
+from swaplab.include.linux.pgtable import PAGE_SIZE
 from swaplab.mm.swapfile import swap_show_rows
 from swaplab.oracle.encode import (
     anon_counts,
     encode_map,
+    encode_shm_map,
     encode_slots,
     format_op_child_exit,
+    format_op_punch,
     format_op_read,
     format_op_spawn,
     format_op_swapoff,
     format_op_swapon,
     format_op_sysctl,
     format_op_task_exit,
+    shm_counts,
     swapdev_path,
+    errname,
 )
 from swaplab.oracle.ops import (
+    Bare,
     Echo,
     Fork,
     MapRegion,
@@ -45,6 +58,8 @@ from swaplab.oracle.ops import (
     OpsScript,
     PageOp,
     Report,
+    SnapAlloc,
+    SnapOpen,
     Sleep,
     Spawn,
     Swapoff,
@@ -53,7 +68,10 @@ from swaplab.oracle.ops import (
     TaskExit,
     Unmap,
 )
-from swaplab.sim.world import Process, World
+from swaplab.oracle.encode import (encode_ksm_map, format_op_ksm_wait, format_op_memcg,
+                                   format_op_reclaim, format_op_write_file, ksm_mapped)
+from swaplab.oracle.ops import KsmWait, Reclaim, WriteFile, WriteSame
+from swaplab.sim.world import DEVNO, Process, World
 
 __all__ = ("DEVICE_KINDS", "replay")
 
@@ -61,15 +79,33 @@ DEVICE_KINDS = {"virtio": "rotational", "virtio-ssd": "ssd", "brd": "sync"}
 
 
 def replay(script: OpsScript, swapdev: str, swap_mb: int | None = None,
-           swap2_mb: int | None = None) -> dict[str, Any]:
+           swap2_mb: int | None = None, variant: str | None = None) -> dict[str, Any]:
     """Run ``script`` on a freshly booted model; return the run as the oracle records it.
 
     :param swapdev: the device kind, ``virtio``, ``virtio-ssd`` or ``brd``.
     :param swap_mb: first device size in MB (default: the script's ``#%`` line, else 64).
     :param swap2_mb: second device size (default: the script's, else ``swap_mb`` when
         the script names ``@swapdev2``, else no second device).
-    :raises InvalidScenario: an op the model does not support yet.
+    :param variant: a variant name (swaplab.variants) active for the run; None: the
+        model as it is (T14F), or whatever variant the caller activated.
+    :raises InvalidScenario: an op the model does not support yet, or an unknown variant.
     """
+    if variant is None:
+        return _replay(script, swapdev, swap_mb, swap2_mb)
+    try:
+        from swaplab.variants import get_variant
+    except ImportError as e:  # the variant mechanism is not in this tree
+        raise InvalidScenario(f"variant {variant!r}: swaplab.variants is not available") from e
+    v = get_variant(variant)
+    v.activate()
+    try:
+        return _replay(script, swapdev, swap_mb, swap2_mb)
+    finally:
+        v.deactivate()
+
+
+def _replay(script: OpsScript, swapdev: str, swap_mb: int | None,
+            swap2_mb: int | None) -> dict[str, Any]:
     if swapdev not in DEVICE_KINDS:
         raise InvalidScenario(f"unknown swap device kind {swapdev!r}; expected one of "
                               + ", ".join(DEVICE_KINDS))
@@ -128,12 +164,36 @@ class _Replay:
         elif isinstance(op, Sysctl):
             rc = w.sysctl(op.path, op.value)
             self.ops.append(format_op_sysctl(op.path, op.value, rc))
+        elif isinstance(op, WriteFile):
+            rc = w.write_file(proc, op.path, op.value)
+            self.ops.append(format_op_write_file(op.path, op.value, rc))
+        elif isinstance(op, WriteSame):
+            npages = proc.anon.npages if proc.anon is not None else 0
+            lo, hi = op.page_range(npages)
+            w.write(proc, lo, hi, region=op.region, pattern=op.pattern)
+        elif isinstance(op, PageOp) and name in ("merge", "unmerge"):
+            npages = proc.anon.npages if proc.anon is not None else 0
+            lo, hi = op.page_range(npages)
+            w.madvise(proc, lo, hi, name)
+        elif isinstance(op, KsmWait):
+            ok, done = w.ksm_wait(op.scans, op.timeout_ms)
+            self.errors += not ok
+            self.ops.append(format_op_ksm_wait(op.scans, ok, op.timeout_ms, done))
+        elif isinstance(op, Bare) and name in ("memcg_enter", "memcg_leave"):
+            rc = w.memcg_enter(proc) if name == "memcg_enter" else w.memcg_leave(proc)
+            self.ops.append(format_op_memcg(name, rc))
+        elif isinstance(op, Reclaim):
+            # swaptest writes memory.reclaim, waits for writeback to end, writes it again.
+            rc1 = w.memory_reclaim(proc, op.kb)
+            rc2 = w.memory_reclaim(proc, op.kb)
+            self.ops.append(format_op_reclaim(op.kb, rc1, rc2))
         elif isinstance(op, MapRegion):
-            self._anon_only(op, op.region)
-            w.map(proc, op.npages)
+            if op.region == "shm":
+                w.shm_map(proc, op.npages)
+            else:
+                w.map(proc, op.npages)
         elif isinstance(op, Unmap):
-            self._anon_only(op, op.region)
-            w.unmap(proc)
+            w.unmap(proc, op.region)
         elif isinstance(op, Fork):
             child = w.fork(proc, "child")
             self.block(op.body, child)
@@ -154,27 +214,65 @@ class _Replay:
         elif isinstance(op, Echo):
             pass
         elif isinstance(op, PageOp) and name in ("write", "zero", "read", "touch", "pageout",
-                                                  "cold", "dontneed", "free", "willneed"):
-            self._anon_only(op, op.region)
-            npages = proc.anon.npages if proc.anon is not None else 0
+                                                  "cold", "dontneed", "free", "willneed",
+                                                  "punch"):
+            region = op.region
+            r = proc.shm if region == "shm" else proc.anon
+            npages = r.npages if r is not None else 0
             lo, hi = op.page_range(npages)
+            shm = region == "shm"
             if name in ("write", "zero"):
-                w.write(proc, lo, hi, zero=(name == "zero"))
+                w.write(proc, lo, hi, zero=(name == "zero"), region=region)
             elif name in ("read", "touch"):
-                bad, zeroed, lazy = w.read(proc, lo, hi, verify=(name == "read"))
+                bad, zeroed, lazy = w.read(proc, lo, hi, verify=(name == "read"), region=region)
                 if name == "read":
                     self.errors += bad
-                    self.ops.append(format_op_read(lo, hi, bad, lazy=(zeroed, lazy) if lazy else None))
+                    self.ops.append(format_op_read(lo, hi, bad, shm=shm,
+                                                   lazy=(zeroed, lazy) if lazy else None))
+            elif name == "punch":
+                err = w.punch(proc, lo, hi)
+                self.ops.append(format_op_punch(lo, hi, -err if err else 0))
             else:
-                w.madvise(proc, lo, hi, name)
+                w.madvise(proc, lo, hi, name, region=region)
+        elif isinstance(op, SnapOpen):
+            path = swapdev_path(op.device, self.swapdev)
+            rc = w.snap_open(proc, path)
+            self._snap({"op": "open", "dev": path, "devno": DEVNO.get(path, "0:0"),
+                        "rc": _rc(rc)})
+            self._snap_avail(proc)
+        elif isinstance(op, SnapAlloc):
+            for i in range(1, op.count + 1):
+                rc, value = w.snap_ioctl(proc, "alloc")
+                rec: dict[str, Any] = {"op": "alloc", "i": i, "rc": _rc(rc)}
+                if not rc:
+                    assert value is not None
+                    rec.update(offset=value, slot=value // PAGE_SIZE)
+                self._snap(rec)
+        elif isinstance(op, Bare) and name == "snap_avail":
+            self._snap_avail(proc)
+        elif isinstance(op, Bare) and name == "snap_free":
+            rc, _ = w.snap_ioctl(proc, "free")
+            self._snap({"op": "free", "rc": _rc(rc)})
+        elif isinstance(op, Bare) and name == "snap_close":
+            rc = w.snap_close(proc)
+            self._snap({"op": "close", "rc": _rc(rc)})
         else:
             raise InvalidScenario(f"operation {name!r} is not modeled yet", self.script.filename,
                                   op.line, op.col)
 
-    def _anon_only(self, op: Op, region: str) -> None:
-        if region != "anon":
-            raise InvalidScenario(f"{op.name} {region}: shm regions are not modeled yet",
-                                  self.script.filename, op.line, op.col)
+    def _snap(self, record: dict[str, Any]) -> None:
+        """One SNAP record; ``after`` is the label of the report printed before it."""
+        after = self.reports[-1]["label"] if self.reports else None
+        self.snap.append({"op": record["op"], "after": after,
+                          **{k: v for k, v in record.items() if k != "op"}})
+
+    def _snap_avail(self, proc: Process) -> None:
+        rc, value = self.world.snap_ioctl(proc, "avail")
+        rec: dict[str, Any] = {"op": "avail", "rc": _rc(rc)}
+        if not rc:
+            assert value is not None
+            rec.update(bytes=value, pages=value // PAGE_SIZE)
+        self._snap(rec)
 
     def report(self, label: str, proc: Process) -> dict[str, Any]:
         """One REPORT, computed from model state as swaptest computes it from /proc."""
@@ -195,5 +293,20 @@ class _Replay:
         rep["devs"] = devs
         rep["swpin_zero"] = c["swpin_zero"]
         rep["swpout_zero"] = c["swpout_zero"]
+        if proc.shm is not None:
+            shm_states = w.shm_page_states(proc)
+            rep.update(shm_counts(shm_states))
+            rep["shm_map"] = encode_shm_map(shm_states)
+            rep["shm_swap_kb"] = w.shm_swap_kb(proc)
+        if self.script.uses_ksm:
+            rep.update(w.ksm_counters())
+            ksm = w.ksm_flags(proc)
+            rep["ksm_mapped"] = ksm_mapped(ksm)
+            rep["ksm_map"] = encode_ksm_map(ksm)
         return rep
+
+
+def _rc(err: int) -> int | str:
+    """A SNAP ``rc``: 0, or ``-ENAME`` of a negative errno."""
+    return 0 if not err else f"-{errname(err)}"
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import errno as _errno
 from dataclasses import dataclass, field
-from typing import Literal
 
 from swaplab.kconfig import PAGE_SIZE
 
@@ -450,7 +449,7 @@ class ExpectPages(Stmt):
         return f"expect pages {self.proc} {self.map}"
 
 
-RC_STATEMENTS: tuple[type[Stmt], ...] = (Swapon, Swapoff, Snapshot, Punch)
+RC_STATEMENTS: tuple[type[Stmt], ...] = (Swapon, Swapoff, Fork, Snapshot, Punch)
 """Statements that return a code for ``expect rc`` (and PageOp with madvise advice)."""
 
 Expectation = ExpectFinding | ExpectNoFindings | ExpectSlot | ExpectUsed | ExpectRc \
@@ -476,5 +475,3 @@ def format_program(program: Program) -> str:
     """
     return "".join(stmt.text() + "\n" for stmt in program.statements)
 
-
-Kind = Literal["rotational", "ssd", "sync"]

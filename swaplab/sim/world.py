@@ -12,7 +12,21 @@ as the syscall or memory access a user process would make:
   a new content token; a read checks the token against what this process
   last wrote there (zeros after MADV_DONTNEED; old data or zeros after
   MADV_FREE), and a mismatch is a ``data-corruption`` finding;
-* madvise (mm/madvise.py), swapon/swapoff (mm/swapfile.py), sleep.
+* madvise (mm/madvise.py), swapon/swapoff (mm/swapfile.py), sleep;
+* one shm region per process (``shm_map``): a memfd (mm/shmem.py) of N
+  pages, ftruncate'd and mapped MAP_SHARED.  Its content is the file's, so
+  what pages should hold is kept per file and shared by every process that
+  maps it; a forked process shares the mapping but gets no ptes until it
+  touches the pages.  ``punch`` is fallocate(PUNCH_HOLE) on the memfd;
+  ``unmap`` of the shm region also closes the memfd;
+* /dev/snapshot (kernel/power/user.py): open with SET_SWAP_AREA, the swap
+  size and slot ioctls, close;
+* KSM (mm/ksm.py): the /sys/kernel/mm/ksm/ knobs (``write_file``), pages
+  with one shared pattern (``write``'s ``pattern``), ksmd (it runs the
+  batches its wake-ups asked for when a task returns to user space, and
+  its sleeps time out in ``sleep``), swaptest's ``ksm_wait``;
+* memory cgroups (mm/memcontrol.py): ``memcg_enter``/``memcg_leave`` move
+  a process, ``memory_reclaim`` writes ``memory.reclaim``.
 
 Time: the model has no clock.  Asynchronous block I/O (writes to a
 non-SWP_SYNCHRONOUS_IO device) completes when the task returns to user
@@ -34,6 +48,14 @@ from swaplab.include.linux.mm_types import (
     FAULT_FLAG_USER,
     FAULT_FLAG_WRITE,
     VM_FAULT_ERROR,
+    VM_MAYEXEC,
+    VM_MAYREAD,
+    VM_MAYSHARE,
+    VM_MAYWRITE,
+    VM_NOHUGEPAGE,
+    VM_READ,
+    VM_SHARED,
+    VM_WRITE,
     mm_struct,
     reset_mm_types,
     vma_lookup,
@@ -65,12 +87,52 @@ from swaplab.mm.memory import handle_mm_fault
 from swaplab.mm.mmap import do_mmap, vm_munmap
 from swaplab.mm.page_io import reset_page_io, swap_complete_inflight_io
 from swaplab.mm.swap_state import page_cluster
+from swaplab.mm.shmem import (
+    FALLOC_FL_KEEP_SIZE,
+    FALLOC_FL_PUNCH_HOLE,
+    file_inode,
+    fput,
+    get_file,
+    is_poisoned_swp_entry,
+    radix_to_swp_entry,
+    reset_shmem,
+    shmem_fallocate,
+    shmem_file_setup,
+    shmem_setattr,
+    shmem_swap_usage,
+    vma_interval_tree_insert,
+    xa_is_value,
+    xa_load,
+)
+from swaplab.mm.swap_state import swap_cache_has_folio
 from swaplab.mm.vmscan import reset_vmscan
+from swaplab.kernel.power.user import (
+    O_RDONLY,
+    SNAPSHOT_ALLOC_SWAP_PAGE,
+    SNAPSHOT_AVAIL_SWAP_SIZE,
+    SNAPSHOT_FREE_SWAP_PAGES,
+    SNAPSHOT_SET_SWAP_AREA,
+    snapshot_ioctl,
+    snapshot_open,
+    snapshot_release,
+)
 from swaplab.mm.vmstat import NR_SWAPCACHE, global_node_page_state, vm_event_states
 from swaplab.sim.system import boot
+from swaplab.kernel.dup import folio_test_ksm
+from swaplab.mm.ksm import (MADV_MERGEABLE, MADV_UNMERGEABLE, ksm_sysfs_show, ksm_sysfs_store,
+                            ksmd_run_pending, ksmd_timer)
+from swaplab.mm.memcontrol import (cgroup_attach_task, cgroup_mkdir, cgroup_post_fork,
+                                   mem_cgroup_lookup, memory_reclaim, mm_init_owner,
+                                   root_mem_cgroup)
+from swaplab.mm.vmstat import COW_KSM, KSM_SWPIN_COPY
+
+KSM_SYSFS = "/sys/kernel/mm/ksm/"
+# write_same: one fixed pattern per id, the same in every page (so KSM can merge them).
+SAME_PATTERN_TOKEN = 1 << 48
 
 ADVICE = {"pageout": MADV_PAGEOUT, "cold": MADV_COLD, "dontneed": MADV_DONTNEED,
-          "free": MADV_FREE, "willneed": MADV_WILLNEED}
+          "free": MADV_FREE, "willneed": MADV_WILLNEED,
+          "merge": MADV_MERGEABLE, "unmerge": MADV_UNMERGEABLE}
 
 
 @dataclass
@@ -81,6 +143,11 @@ class Region:
     npages: int
     expected: list[int] = field(default_factory=list)   # content token per page (0 = zeros)
     lazy: set[int] = field(default_factory=set)          # MADV_FREE'd: old data or zeros
+    file: Any = None                                     # shm: the memfd (struct file), else None
+
+
+# Linux device numbers of the block devices the oracle uses (for SNAP lines).
+DEVNO = {"/dev/vda": "254:0", "/dev/vdb": "254:16", "/dev/ram0": "1:0", "/dev/ram1": "1:1"}
 
 
 class Process:
@@ -90,6 +157,7 @@ class Process:
         self.name = name
         self.task = task
         self.anon: Region | None = None
+        self.shm: Region | None = None
         self.alive = True
 
     @property
@@ -109,13 +177,16 @@ class World:
         reset_mm_types()
         reset_page_io()
         reset_vmscan()
+        reset_shmem()
         page_cluster[0] = 0
+        self.snapshot: Any = None              # the open /dev/snapshot (snapshot_data)
         self._next_pid = 100
         self.processes: dict[str, Process] = {}
         self.kernel_task = get_current()
         task = self._new_task("parent")
         task.mm = mm_struct("parent")
         self.main = self._add(Process("parent", task))
+        mm_init_owner(task.mm, task)
 
     # --- processes -----------------------------------------------------------
     def _new_task(self, name: str) -> task_struct:
@@ -135,6 +206,7 @@ class World:
         """The end of a syscall or fault: in-flight I/O completes, deferred work runs."""
         swap_complete_inflight_io()
         custom.flush_scheduled_work()
+        ksmd_run_pending()                     # ksmd runs while the process waits
         set_current(self.kernel_task)
 
     def fork(self, parent: Process, name: str) -> Process:
@@ -142,6 +214,9 @@ class World:
         self._enter(parent)
         task = self._new_task(name)
         err = copy_mm(0, task)
+        cgroup_post_fork(task)
+        if not err:
+            mm_init_owner(task.mm, task)
         self._return_to_user()
         if err:
             raise InvalidScenario(f"fork of {parent.name} failed with {err}")
@@ -150,12 +225,25 @@ class World:
         if parent.anon is not None:
             r = parent.anon
             child.anon = Region(r.addr, r.npages, list(r.expected), set(r.lazy))
+        if parent.shm is not None:
+            r = parent.shm
+            # The child shares the file (and what it holds) and its memfd.
+            child.shm = Region(r.addr, r.npages, r.expected, r.lazy, get_file(r.file))
+            # XX: kernel/fork.py's dup_mmap() copies no vm_file yet: the file
+            # side of dup_mmap() (get_file(), vma_interval_tree_insert_after()).
+            for pvma, vma in zip(parent.mm.mmap, task.mm.mmap):
+                if pvma.vm_file is not None and vma.vm_file is None:
+                    vma.vm_file = get_file(pvma.vm_file)
+                    vma_interval_tree_insert(vma, pvma.vm_file.f_mapping)
         return self._add(child)
 
     def exit(self, proc: Process) -> None:
         """exit(2): the process's memory is torn down before this returns."""
         self._enter(proc)
         do_exit(0)
+        if proc.shm is not None:
+            fput(proc.shm.file)                # exit_files(): the memfd is closed
+            proc.shm = None
         proc.alive = False
         self._return_to_user()
         del self.processes[proc.name]
@@ -175,18 +263,59 @@ class World:
             raise InvalidScenario(f"mmap of {npages} pages failed with {addr}")
         proc.anon = Region(addr, npages, [0] * npages)
 
-    def unmap(self, proc: Process) -> None:
-        if proc.anon is None:
+    def unmap(self, proc: Process, region: str = "anon") -> None:
+        """munmap a region; for shm also close the memfd (the last user frees the file)."""
+        r = proc.shm if region == "shm" else proc.anon
+        if r is None:
             return
         self._enter(proc)
-        vm_munmap(proc.mm, proc.anon.addr, proc.anon.npages * PAGE_SIZE)
+        vm_munmap(proc.mm, r.addr, r.npages * PAGE_SIZE)
+        if r.file is not None:
+            fput(r.file)                       # close(memfd)
         self._return_to_user()
-        proc.anon = None
+        if region == "shm":
+            proc.shm = None
+        else:
+            proc.anon = None
 
-    def _region(self, proc: Process) -> Region:
-        if proc.anon is None:
-            raise InvalidScenario(f"process {proc.name} has no anon region")
-        return proc.anon
+    def shm_map(self, proc: Process, npages: int) -> None:
+        """memfd_create + ftruncate(npages pages) + mmap(MAP_SHARED), replacing an earlier one."""
+        if proc.shm is not None:
+            self.unmap(proc, "shm")
+        self._enter(proc)
+        f = shmem_file_setup("swaptest", 0)
+        shmem_setattr(file_inode(f), npages * PAGE_SIZE)
+        mm = proc.mm
+        mutex_lock(mm.mmap_lock)
+        addr = do_mmap(mm, npages * PAGE_SIZE, VM_READ | VM_WRITE | VM_SHARED | VM_MAYREAD
+                       | VM_MAYWRITE | VM_MAYSHARE | VM_MAYEXEC | VM_NOHUGEPAGE, f)
+        mutex_unlock(mm.mmap_lock)
+        self._return_to_user()
+        if addr < 0:
+            fput(f)
+            raise InvalidScenario(f"mmap of a {npages}-page memfd failed with {addr}")
+        proc.shm = Region(addr, npages, [0] * npages, set(), f)
+
+    def punch(self, proc: Process, lo: int, hi: int) -> int:
+        """fallocate(PUNCH_HOLE | KEEP_SIZE) over pages ``[lo, hi)`` of the memfd.  Return: -errno."""
+        r = self._region(proc, "shm")
+        hi = min(hi, r.npages)
+        if hi <= lo:
+            return 0
+        self._enter(proc)
+        ret = shmem_fallocate(r.file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                              lo * PAGE_SIZE, (hi - lo) * PAGE_SIZE)
+        self._return_to_user()
+        if not ret:
+            for i in range(lo, hi):
+                r.expected[i] = 0
+        return ret
+
+    def _region(self, proc: Process, region: str = "anon") -> Region:
+        r = proc.shm if region == "shm" else proc.anon
+        if r is None:
+            raise InvalidScenario(f"process {proc.name} has no {region} region")
+        return r
 
     # --- the CPU -------------------------------------------------------------
     def access(self, proc: Process, addr: int, write: bool) -> Any:
@@ -222,23 +351,26 @@ class World:
         report("hang", f"{proc.name}: the fault at {addr:#x} never resolves")
         return None
 
-    def write(self, proc: Process, lo: int, hi: int, zero: bool = False) -> None:
+    def write(self, proc: Process, lo: int, hi: int, zero: bool = False,
+              region: str = "anon", pattern: int | None = None) -> None:
         """Write a new page-unique pattern (or zeros) to pages ``[lo, hi)``."""
-        r = self._region(proc)
+        r = self._region(proc, region)
         self._enter(proc)
         for i in range(lo, min(hi, r.npages)):
             p = self.access(proc, r.addr + i * PAGE_SIZE, True)
             if p is None:
                 continue
-            token = 0 if zero else next_content_token()
+            token = 0 if zero else next_content_token() if pattern is None \
+                else SAME_PATTERN_TOKEN + pattern
             p.content = token
             r.expected[i] = token
             r.lazy.discard(i)
         self._return_to_user()
 
-    def read(self, proc: Process, lo: int, hi: int, verify: bool = True) -> tuple[int, int, int]:
+    def read(self, proc: Process, lo: int, hi: int, verify: bool = True,
+             region: str = "anon") -> tuple[int, int, int]:
         """Read pages ``[lo, hi)``.  Return: (bad pages, lazy-free pages read as zero, lazy-free pages)."""
-        r = self._region(proc)
+        r = self._region(proc, region)
         self._enter(proc)
         bad = zeroed = lazy = 0
         for i in range(lo, min(hi, r.npages)):
@@ -259,14 +391,16 @@ class World:
         return bad, zeroed, lazy
 
     # --- syscalls ------------------------------------------------------------
-    def madvise(self, proc: Process, lo: int, hi: int, advice: str) -> int:
-        r = self._region(proc)
+    def madvise(self, proc: Process, lo: int, hi: int, advice: str, region: str = "anon") -> int:
+        r = self._region(proc, region)
         hi = min(hi, r.npages)
         if hi <= lo:
             return 0
         self._enter(proc)
         ret = do_madvise(proc.mm, r.addr + lo * PAGE_SIZE, (hi - lo) * PAGE_SIZE, ADVICE[advice])
         self._return_to_user()
+        if r.file is not None:
+            return ret                         # shm: the file keeps its pages
         if advice == "dontneed":
             for i in range(lo, hi):
                 r.expected[i] = 0
@@ -303,8 +437,124 @@ class World:
 
     def sleep(self, ms: int) -> None:
         self._return_to_user()
+        ksmd_timer(ms)                         # ksmd's own sleeps between batches end
+
+    # --- KSM and memory cgroups ------------------------------------------------
+    def write_file(self, proc: Process, path: str, value: str) -> int:
+        """Write ``value`` to a file; only /sys/kernel/mm/ksm/{run,pages_to_scan,sleep_millisecs}.
+
+        Return: 0 or -errno (the write's result).
+        """
+        name = path[len(KSM_SYSFS):] if path.startswith(KSM_SYSFS) else None
+        self._enter(proc)
+        rc = ksm_sysfs_store(name, value) if name is not None else None
+        self._return_to_user()
+        if rc is None:
+            raise InvalidScenario(f"write_file {path}: this file is not modeled yet")
+        return rc
+
+    def ksm_wait(self, n: int, timeout_ms: int = 20000) -> tuple[bool, int]:
+        """swaptest's ``ksm_wait N``: let ksmd finish its batch, then wake it for N full scans.
+
+        Each wake-up changes ``sleep_millisecs`` by one (value xor 1) and waits
+        for ``full_scans`` to grow; a wake-up that brings no full scan is
+        repeated after 1 s, until ``timeout_ms``.
+        Return: (all N scans done, scans done).
+        """
+        ksmd_run_pending()
+        done = waited = 0
+        while done < n:
+            before = ksm_sysfs_show("full_scans")
+            sleep_ms = ksm_sysfs_show("sleep_millisecs")
+            assert before is not None and sleep_ms is not None
+            ksm_sysfs_store("sleep_millisecs", str(sleep_ms ^ 1))
+            ksmd_run_pending()
+            if ksm_sysfs_show("full_scans") != before:
+                done += 1
+                continue
+            waited += 1000
+            if waited >= timeout_ms:
+                return False, done
+        return True, done
+
+    def memcg_enter(self, proc: Process, name: str = "oracle") -> int:
+        """Move ``proc`` into memory cgroup ``name`` (made if needed).  Return: 0."""
+        return cgroup_attach_task(cgroup_mkdir(name), proc.task)
+
+    def memcg_leave(self, proc: Process) -> int:
+        """Move ``proc`` back to the root cgroup.  Return: 0."""
+        return cgroup_attach_task(root_mem_cgroup, proc.task)
+
+    def memory_reclaim(self, proc: Process, kb: int, name: str = "oracle") -> int:
+        """Write ``KBK`` to ``NAME/memory.reclaim``.  Return: 0 or -errno (-EAGAIN: less reclaimed)."""
+        self._enter(proc)
+        rc = memory_reclaim(mem_cgroup_lookup(name), kb * 1024)
+        self._return_to_user()                 # the writeback it started completes
+        return rc
+
+    # --- /dev/snapshot ---------------------------------------------------------
+    def snap_open(self, proc: Process, path: str) -> int:
+        """open("/dev/snapshot", O_RDONLY), then SNAPSHOT_SET_SWAP_AREA of device ``path``.
+
+        Return: the status of open, else of SET_SWAP_AREA (0 or -errno).
+        """
+        self._enter(proc)
+        data = snapshot_open(proc.task, O_RDONLY)
+        if isinstance(data, int):
+            self._return_to_user()
+            return data
+        self.snapshot = data
+        rc = snapshot_ioctl(data, SNAPSHOT_SET_SWAP_AREA, path)
+        self._return_to_user()
+        assert isinstance(rc, int)
+        return rc
+
+    def snap_ioctl(self, proc: Process, cmd: str) -> tuple[int, int | None]:
+        """One /dev/snapshot ioctl: ``avail``, ``alloc`` or ``free``.  Return: (status, value)."""
+        if self.snapshot is None:
+            raise InvalidScenario("/dev/snapshot is not open")
+        self._enter(proc)
+        code = {"avail": SNAPSHOT_AVAIL_SWAP_SIZE, "alloc": SNAPSHOT_ALLOC_SWAP_PAGE,
+                "free": SNAPSHOT_FREE_SWAP_PAGES}[cmd]
+        ret = snapshot_ioctl(self.snapshot, code)
+        self._return_to_user()
+        if isinstance(ret, tuple):
+            return ret
+        return ret, None
+
+    def snap_close(self, proc: Process) -> int:
+        """close() of /dev/snapshot: every hibernation slot still held is freed."""
+        if self.snapshot is None:
+            raise InvalidScenario("/dev/snapshot is not open")
+        self._enter(proc)
+        rc = snapshot_release(self.snapshot)
+        self.snapshot = None
+        self._return_to_user()
+        return rc
 
     # --- observation ---------------------------------------------------------
+    def ksm_flags(self, proc: Process) -> list[bool]:
+        """Per page of the anon region: does its pte map a KSM page (KPF_KSM)?"""
+        r = proc.anon
+        if r is None:
+            return []
+        flags: list[bool] = []
+        mm = proc.mm
+        for i in range(r.npages):
+            addr = r.addr + i * PAGE_SIZE
+            pmd = pmd_off(mm, addr)
+            pte = ptep_get(pte_offset_map(pmd, addr)) if pmd is not None else None  # type: ignore[arg-type]
+            p = pte.page if pte is not None and pte_present(pte) else None
+            flags.append(p is not None and not is_zero_page(p) and folio_test_ksm(p.folio))
+        return flags
+
+    def ksm_counters(self) -> dict[str, int]:
+        """/sys/kernel/mm/ksm/pages_{shared,sharing} and the KSM /proc/vmstat events."""
+        return {"ksm_pages_shared": ksm_sysfs_show("pages_shared") or 0,
+                "ksm_pages_sharing": ksm_sysfs_show("pages_sharing") or 0,
+                "ksm_swpin_copy": vm_event_states[KSM_SWPIN_COPY],
+                "cow_ksm": vm_event_states[COW_KSM]}
+
     def page_states(self, proc: Process) -> tuple[list[str], list[tuple[int, int] | None]]:
         """Per page of the anon region: P C S - and the (type, offset) of S pages."""
         r = proc.anon
@@ -332,6 +582,43 @@ class World:
             states.append(s)
             entries.append(entry)
         return states, entries
+
+    def shm_page_states(self, proc: Process) -> list[str]:
+        """Per page of the shm region: P C (mapped here), R (resident, not mapped
+        here: page cache, or swap cache with the data in swap), S (only in swap), - (hole)."""
+        r = proc.shm
+        if r is None:
+            return []
+        mapping = r.file.f_mapping
+        states: list[str] = []
+        for i in range(r.npages):
+            addr = r.addr + i * PAGE_SIZE
+            pmd = pmd_off(proc.mm, addr)
+            pte = ptep_get(pte_offset_map(pmd, addr)) if pmd is not None else None  # type: ignore[arg-type]
+            if pte is not None and pte_present(pte):
+                states.append("C" if pte.page.folio.PG_swapcache else "P")
+                continue
+            entry = xa_load(mapping.i_pages, i)
+            if entry is None:
+                states.append("-")
+            elif not xa_is_value(entry):
+                states.append("R")
+            elif is_poisoned_swp_entry(radix_to_swp_entry(entry)):
+                states.append("-")
+            else:
+                swp = radix_to_swp_entry(entry)
+                si = swapfile.swap_entry_to_info(swp)
+                cached = si is not None and swap_cache_has_folio(swp)
+                states.append("R" if cached else "S")
+        return states
+
+    def shm_swap_kb(self, proc: Process) -> int:
+        """``Swap:`` of the shm mapping in /proc/<pid>/smaps, in kB."""
+        r = proc.shm
+        if r is None:
+            return 0
+        vma = vma_lookup(proc.mm, r.addr)
+        return shmem_swap_usage(vma) // 1024 if vma is not None else 0
 
     def counters(self) -> dict[str, int]:
         """/proc/meminfo and /proc/vmstat swap counters, in kB or events."""

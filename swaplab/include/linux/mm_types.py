@@ -46,6 +46,7 @@ VM_LOCKED = 0x2000
 VM_DONTCOPY = 0x20000
 VM_HUGETLB = 0x400000
 VM_NOHUGEPAGE = 0x40000000
+VM_MERGEABLE = 0x80000000        # KSM may merge identical pages
 
 # enum fault_flag
 FAULT_FLAG_WRITE = 1 << 0
@@ -53,6 +54,7 @@ FAULT_FLAG_MKWRITE = 1 << 1
 FAULT_FLAG_ALLOW_RETRY = 1 << 2
 FAULT_FLAG_KILLABLE = 1 << 4
 FAULT_FLAG_USER = 1 << 6
+FAULT_FLAG_REMOTE = 1 << 7
 FAULT_FLAG_UNSHARE = 1 << 10
 
 # vm_fault_t
@@ -103,6 +105,7 @@ class vm_area_struct:
         "anon_vma",
         "anon_vma_chain",
         "vm_end",
+        "vm_file",
         "vm_flags",
         "vm_mm",
         "vm_page_prot",
@@ -119,6 +122,8 @@ class vm_area_struct:
         self.anon_vma: anon_vma | None = None
         self.anon_vma_chain: list[anon_vma] = []
         self.vm_page_prot = 0
+        # struct file * of a file mapping (a shmem file: mm/shmem.py); None for anon.
+        self.vm_file: Any = None
 
     def __repr__(self) -> str:
         return f"<vma {self.vm_start:#x}-{self.vm_end:#x} of {self.vm_mm!r}>"
