@@ -63,12 +63,43 @@ def _extent_owners() -> Iterable[tuple[int, int]]:
             yield swp_entry(type, off), 1
 
 
+def _shmem_owners(mms: Callable[[], Iterable[Any]]) -> Iterable[tuple[int, int]]:
+    """(entry, 1) for every slot a shmem file's page cache holds a swap entry for.
+
+    The files are found from two sides, so that a file missing from one of
+    them is still counted: ``shmem_swaplist`` (what swapoff walks) and the
+    files mapped by the live mms.
+    """
+    from swaplab.mm.shmem import (is_poisoned_swp_entry, radix_to_swp_entry,
+                                  shmem_swaplist, xa_is_value)
+    from swaplab.kernel.dup import list_for_each_entry
+    inodes: dict[int, Any] = {}
+    for info in list_for_each_entry(shmem_swaplist):
+        inodes[info.vfs_inode.i_ino] = info.vfs_inode
+    for mm in mms():
+        for vma in mm.mmap:
+            f = getattr(vma, "vm_file", None)
+            if f is not None:
+                inodes[f.f_inode.i_ino] = f.f_inode
+    for ino in sorted(inodes):
+        xa = inodes[ino].i_mapping.i_pages
+        for index, val in xa.slots.items():
+            if not xa_is_value(val):
+                continue
+            entry = radix_to_swp_entry(val)
+            if is_poisoned_swp_entry(entry):
+                continue
+            order = xa.orders.get(index, 0)
+            yield entry + (index & ((1 << order) - 1)), 1
+
+
 class Ledger:
     """Compares swap counts with the references the world holds."""
 
     def __init__(self, mms: Callable[[], Iterable[Any]],
                  extra_sources: Iterable[OwnerSource] = ()) -> None:
-        self.sources: list[OwnerSource] = [lambda: _pte_owners(mms), _extent_owners]
+        self.sources: list[OwnerSource] = [lambda: _pte_owners(mms), _extent_owners,
+                                           lambda: _shmem_owners(mms)]
         self.sources.extend(extra_sources)
         self.reported: dict[tuple[str, Any], Any] = {}
 

@@ -73,7 +73,10 @@ class Lockdep:
         else:
             report("hang", f"{task} waits forever for {lock.name} held by {lock.owner} "
                    f"(taken at {site_name(lock)})", depth=4)
-        # The model goes on as if the lock had been granted (see locking._busy).
+        # The task never returns from a self-deadlock or an endless wait:
+        # end its operation, as the oops ends a task (the run goes on).
+        from swaplab.sim.oops import KernelOops
+        raise KernelOops(f"{task} deadlocked on {lock.name}")
 
     def assert_held(self, lock: lock_t, task: task_struct) -> None:
         report("lock-not-held", f"lockdep_assert_held({lock.name}) failed: "

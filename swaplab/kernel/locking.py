@@ -238,6 +238,25 @@ def spin_is_locked(lock: lock_t) -> bool:
     return lock.owner is not None
 
 
+def release_all_held(task: task_struct) -> list[lock_t]:
+    """After an oops ended ``task``'s operation: drop every lock it still holds.
+
+    A real oops leaves them held (and the machine soon hangs); the model
+    releases them so that the run can go on to show what else is wrong.
+    Return: the locks that were released.
+    """
+    held = list(task.held_locks)
+    if _hooks is None:
+        import gc
+        held = [o for o in gc.get_objects() if type(o) is lock_t and o.owner is task]
+    for lock in held:
+        lock.nest = 0
+        lock.owner = None
+    task.held_locks.clear()
+    task.held_chain.clear()
+    return held
+
+
 def cond_resched() -> None:
     """A preemption point: the explorer may switch tasks here."""
     if _sched is not None:

@@ -6,9 +6,16 @@ Programs: the interpreter
 the program on it, one statement a step: before each,
 ``findings.log.step`` is set to the step number (1-based), so every finding
 names the step (and, in the result, the line) that raised it.  After each
-step the structural invariants of every device are checked
-(:func:`swaplab.check.invariants.check_swap_invariants`); a problem is
-reported once, at the step where it first shows.
+step the reference ledger (:class:`swaplab.check.ledger.Ledger`) compares
+every slot's count with the ptes, shmem entries and hibernation extents
+that refer to it and checks the structural invariants; a problem is
+reported once, at the step where it first shows, naming the kernel entry
+point of that step (``sys_swapoff``, ``snapshot_release``, ...).
+
+When the statements are done, the run tears the world down as the end of
+a test program does: every process exits and an open snapshot device is
+closed (step ``len(statements) + 1``); the ledger then checks once more, so
+a slot that nothing refers to any more shows as a ``swap-leak``.
 
 A :class:`~swaplab.sim.oops.KernelOops` ends the step's operation, as an
 oops ends the task's system call; the run goes on with the next statement
@@ -37,7 +44,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from swaplab.check import findings
-from swaplab.check.invariants import check_swap_invariants
+from swaplab.check.ledger import Ledger
 from swaplab.errors import InvalidScenario
 from swaplab.include.linux.swap import SWAP_FLAG_DISCARD, SWAP_FLAG_DISCARD_ONCE, SWAP_FLAG_DISCARD_PAGES
 from swaplab.kconfig import PAGE_SIZE
@@ -245,7 +252,27 @@ def run_program(program: Program, *, seed: int = 0, checks: int = findings.RECOR
         run.step(step, stmt)
         if on_step is not None:
             on_step(step, stmt, run.world, run.procs)
-    return run.result(variant)
+    # What the program left is its result; the teardown only adds findings.
+    result = run.result(variant)
+    run.teardown(len(program.statements) + 1)
+    result["findings"] = run.result(variant)["findings"]
+    return result
+
+
+def entry_point(stmt: Stmt) -> str | None:
+    """The kernel function a statement enters the kernel through."""
+    if isinstance(stmt, PageOp):
+        return "handle_mm_fault" if stmt.op in ("write", "read", "zero", "touch") else "do_madvise"
+    if isinstance(stmt, Snapshot):
+        return {"open": "snapshot_open", "close": "snapshot_release"}.get(stmt.action,
+                                                                          "snapshot_ioctl")
+    return ENTRY_POINTS.get(type(stmt).__name__)
+
+
+ENTRY_POINTS = {"Swapon": "sys_swapon", "Swapoff": "sys_swapoff", "NewProcess": "copy_process",
+                "Fork": "copy_process", "Exit": "do_exit", "Map": "do_mmap",
+                "ShmMap": "do_mmap", "Munmap": "vm_munmap", "Shmem": "shmem_file_setup",
+                "Punch": "shmem_fallocate", "KsmRun": "run_store", "KsmScan": "ksm_do_scan"}
 
 
 def exit_status(result: dict[str, Any]) -> int:
@@ -269,16 +296,19 @@ class _Run:
         self.failed_forks: dict[str, int] = {}   # child -> line of its failed fork
         self.files: dict[str, int] = {}          # shmem file -> pages
         self.shm_of: dict[str, str] = {}         # process -> the shmem file it maps
-        self.seen: set[tuple[str, str, tuple[int, int] | None]] = set()
+        self.ledger = Ledger(lambda: [p.mm for p in world.processes.values()
+                                      if p.alive and p.task.mm is not None])
 
     # ---- one step
     def step(self, step: int, stmt: Stmt) -> None:
         findings.log.step = step
+        findings.log.entry_point = entry_point(stmt)
         self.lines[step] = stmt.line
         try:
             self.execute(stmt)
         except KernelOops as e:
             self.rc = None
+            self.world.oops_recover()
             self.oopses.append({"step": step, "line": stmt.line, "message": str(e)})
         except InvalidScenario as e:
             if e.line is None:
@@ -288,10 +318,28 @@ class _Run:
         self.check_invariants()
 
     def check_invariants(self) -> None:
-        for kind, msg, entry in check_swap_invariants():
-            if (kind, msg, entry) not in self.seen:
-                self.seen.add((kind, msg, entry))
-                findings.report(kind, msg, function="check_swap_invariants", entry=entry)
+        self.ledger.check()
+
+    def teardown(self, step: int) -> None:
+        """The end of the program: processes exit, the snapshot device is closed."""
+        findings.log.step = step
+        w = self.world
+        for name, proc in list(self.procs.items()):
+            if proc.alive:
+                findings.log.entry_point = "do_exit"
+                try:
+                    w.exit(proc)
+                except KernelOops as e:
+                    w.oops_recover()
+                    self.oopses.append({"step": step, "line": None, "message": str(e)})
+        if getattr(w, "snapshot", None) is not None:
+            findings.log.entry_point = "snapshot_release"
+            try:
+                w.snap_close(w.main)
+            except KernelOops as e:
+                w.oops_recover()
+                self.oopses.append({"step": step, "line": None, "message": str(e)})
+        self.check_invariants()
 
     def execute(self, stmt: Stmt) -> None:
         w = self.world

@@ -209,6 +209,16 @@ class World:
         ksmd_run_pending()                     # ksmd runs while the process waits
         set_current(self.kernel_task)
 
+    def oops_recover(self) -> list[Any]:
+        """An oops ended the current operation: release its locks, finish as a return to user.
+
+        Return: the locks the dead operation still held.
+        """
+        from swaplab.kernel.locking import release_all_held
+        released = release_all_held(get_current())
+        self._return_to_user()
+        return released
+
     def fork(self, parent: Process, name: str) -> Process:
         """fork(2): a child with a copy of ``parent``'s memory."""
         self._enter(parent)

@@ -93,7 +93,8 @@ def test_cluster_lock_recursion(kernel):
     si = add_device()
     e = swap_out_entry()
     ci = swap_cluster_lock(si, 1)
-    swapfile.swap_entry_swapped(si, e)                # takes the same cluster lock again
+    with pytest.raises(KernelOops):                   # the task never returns
+        swapfile.swap_entry_swapped(si, e)            # takes the same cluster lock again
     swap_cluster_unlock(ci)
     only(kernel, "lock-recursion", "swap_entry_swapped", (0, 1))
     assert "already holding" in kernel.findings[0].message

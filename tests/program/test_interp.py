@@ -84,14 +84,14 @@ def test_steps_and_lines_of_findings() -> None:
     """A finding names its step and line: here a data-corruption the World reports."""
     r = run("p read\n")
     assert r["findings"] == []
-    assert findings.log.step == 7
+    assert findings.log.step == 8          # 7 statements, then the teardown step
 
 
 def test_invariant_problems_are_reported_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    from swaplab.program import interp
+    from swaplab.check import ledger
     problem = ("cluster-accounting", "made up", (0, 1))
-    monkeypatch.setattr(interp, "check_swap_invariants", lambda: [problem])
-    r = run("sleep\nexpect finding cluster-accounting in check_swap_invariants at ram0:1\n")
+    monkeypatch.setattr(ledger, "check_swap_invariants", lambda: [problem])
+    r = run("sleep\nexpect finding cluster-accounting in ledger at ram0:1\n")
     assert [(f["kind"], f["step"], f["line"], f["entry"]) for f in r["findings"]] == [
         ("cluster-accounting", 1, 1, [0, 1])]
     assert r["unmet"] == [] and exit_status(r) == 1
