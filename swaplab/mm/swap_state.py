@@ -22,7 +22,7 @@ from swaplab.kernel.locking import lockdep_assert_held
 from swaplab.mm.swap import (__swap_entry_to_cluster, __swap_entry_to_info,
                              swap_cluster_info, swap_cluster_lock,
                              swap_cluster_unlock)
-from swaplab.mm.swap_table import (__swap_table_get, __swap_table_set,
+from swaplab.mm.swap_table import (__swap_table_get, __swap_table_set_range,
                                    folio_to_swp_tb, shadow_swp_to_tb,
                                    swap_table_get, swp_tb_is_folio,
                                    swp_tb_is_shadow, swp_tb_to_folio,
@@ -85,20 +85,22 @@ def swap_cache_add_folio(folio: folio, entry: int, shadowp: list[Any] | None,
     if ci.table is None:
         swap_cluster_unlock(ci)
         return -ENOENT
-    for ci_off in range(ci_start, ci_end):
-        swp_tb = __swap_table_get(ci, ci_off)
-        if type(swp_tb) is folio:
-            swap_cluster_unlock(ci)
-            return -EEXIST
-        if not alloc and not swap_count(swap_map[offset + ci_off - ci_start]):  # type: ignore[index]
-            swap_cluster_unlock(ci)
-            return -ENOENT
-        if swp_tb_is_shadow(swp_tb):
-            shadow = swp_tb
-    for ci_off in range(ci_start, ci_end):
-        if not alloc:
+    # A range of fresh slots has no table words at all: nothing to check there.
+    if not alloc or not ci.table.keys().isdisjoint(range(ci_start, ci_end)):
+        for ci_off in range(ci_start, ci_end):
+            swp_tb = __swap_table_get(ci, ci_off)
+            if type(swp_tb) is folio:
+                swap_cluster_unlock(ci)
+                return -EEXIST
+            if not alloc and not swap_count(swap_map[offset + ci_off - ci_start]):  # type: ignore[index]
+                swap_cluster_unlock(ci)
+                return -ENOENT
+            if swp_tb_is_shadow(swp_tb):
+                shadow = swp_tb
+    if not alloc:
+        for ci_off in range(ci_start, ci_end):
             __swapcache_set_cached(si, ci, entry + ci_off - ci_start)  # type: ignore[arg-type]
-        __swap_table_set(ci, ci_off, folio_to_swp_tb(folio))
+    __swap_table_set_range(ci, ci_start, nr_pages, folio_to_swp_tb(folio))
     swap_cluster_unlock(ci)
     folio_ref_add(folio, nr_pages)
     folio.PG_swapcache = True
@@ -128,12 +130,11 @@ def __swap_cache_del_folio(ci: swap_cluster_info, folio: folio, entry: int,
     nr_pages = 1 << folio.order
     ci_start = swp_offset(entry) % SWAPFILE_CLUSTER
     new_tb = shadow_swp_to_tb(shadow) if shadow else 0
-    for ci_off in range(ci_start, ci_start + nr_pages):
-        old = __swap_table_get(ci, ci_off)
-        if __debug__:
-            VM_WARN_ON_FOLIO(swp_tb_to_folio(old) is not folio, folio,
-                             "swap table word does not point to the folio being deleted")
-        __swap_table_set(ci, ci_off, new_tb)
+    if __debug__:
+        VM_WARN_ON_FOLIO(any(swp_tb_to_folio(__swap_table_get(ci, ci_off)) is not folio
+                             for ci_off in range(ci_start, ci_start + nr_pages)), folio,
+                         "swap table word does not point to the folio being deleted")
+    __swap_table_set_range(ci, ci_start, nr_pages, new_tb)
     if not ci.table:
         # The model's sparse table never shrinks in place: start a new one
         # once empty, so a used cluster costs a few bytes, not 512 words.

@@ -80,6 +80,18 @@ def __swap_table_set(ci: swap_cluster_info, off: int, swp_tb: SwpTb) -> None:
         ci.table[off] = swp_tb  # type: ignore[index]
 
 
+def __swap_table_set_range(ci: swap_cluster_info, off: int, nr: int, swp_tb: SwpTb) -> None:
+    """__swap_table_set() on the ``nr`` words of a folio's slots (the kernel loops)."""
+    if __debug__:
+        lockdep_assert_held(ci.lock)
+    table = ci.table
+    if swp_tb:
+        table.update(dict.fromkeys(range(off, off + nr), swp_tb))  # type: ignore[union-attr]
+    else:
+        for i in range(off, off + nr):
+            table.pop(i, None)  # type: ignore[union-attr]
+
+
 def __swap_table_xchg(ci: swap_cluster_info, off: int, swp_tb: SwpTb) -> SwpTb:
     if __debug__:
         lockdep_assert_held(ci.lock)

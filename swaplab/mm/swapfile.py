@@ -93,6 +93,11 @@ nr_rotate_swap = 0
 # memset() sources: a run of each byte value, sliced to length.
 _USAGE_RUN = {1: b"\x01" * SWAPFILE_CLUSTER, SWAP_HAS_CACHE: b"\x40" * SWAPFILE_CLUSTER}
 _ZEROES = bytes(SWAPFILE_CLUSTER)
+# Bytes a plain increment by 1 handles (in use, digit < SWAP_MAP_MAX, no
+# continuation), and the increment itself, for bytes.translate().
+_DUP_PLAIN = bytes(b for b in range(256)
+                   if not b & COUNT_CONTINUED and b & 0x3f < SWAP_MAP_MAX and b != 0)
+_DUP_INC = bytes(b + 1 if b in _DUP_PLAIN else b for b in range(256))
 
 
 def bitmap_clear(map: bytearray, start: int, nr: int) -> None:
@@ -1057,6 +1062,13 @@ def swap_dup_entries(si: swap_info_struct, ci: swap_cluster_info, offset: int,
     if __debug__:
         lockdep_assert_held(ci.lock)
     swap_map = si.swap_map
+    if usage == 1 and nr > 1:
+        # The two loops below, at C speed, for the common case (shmem dups a
+        # whole folio): every slot in use, its digit below SWAP_MAP_MAX.
+        seg = swap_map[offset:offset + nr]  # type: ignore[index]
+        if not seg.translate(None, _DUP_PLAIN):
+            swap_map[offset:offset + nr] = seg.translate(_DUP_INC)  # type: ignore[index]
+            return 0
     for i in range(offset, offset + nr):
         count = swap_map[i]  # type: ignore[index]
         # The allocator never hands out BAD slots; readahead checks swap_entry_swapped().
