@@ -142,6 +142,39 @@ def run_bench(quick: bool = False) -> dict[str, Any]:
     result["bytes_per_slot_1tib" if not quick else "bytes_per_slot_4gib"] = round(bps, 3)
     result["op_cost_ratio_1tib_vs_1gib" if not quick else "op_cost_ratio_4gib_vs_1gib"] = \
         round(ratio, 3)
+    result["ms_per_50op_program_checks_on"] = round(ms_per_50op_program(20 if quick else 200), 2)
     result["cpu_count"] = os.cpu_count()
     result["python"] = sys.version.split()[0]
+    result.update(fuzz_keys(quick))
     return result
+
+
+def fuzz_keys(quick: bool = False) -> dict[str, Any]:
+    """``fuzz_programs_per_s``, ``seconds_to_bug`` and ``seed_bug_shrunk_ops`` (swaplab/fuzz/bench.py)."""
+    from swaplab.fuzz.bench import fuzz_bench
+    return fuzz_bench(quick)
+
+
+def ms_per_50op_program(n: int) -> float:
+    """Mean ms of ``run_program`` (mainline, every checker on) over ``n`` generated 50-op programs.
+
+    Target: < 20 ms.  Each program runs as ``swaplab run`` runs it: record
+    mode, the lock validator installed, the reference ledger after every
+    step and at the teardown.  A program the World stops early (a statement
+    refused at run time) is not counted.
+    """
+    from swaplab.check.diff import random_program
+    from swaplab.errors import InvalidScenario
+    from swaplab.program import run_program
+    programs = [random_program(seed, 50) for seed in range(n)]
+    total, runs = 0.0, 0
+    for program in programs:
+        t0 = time.perf_counter()
+        try:
+            run_program(program, checks=findings.RECORD)
+        except InvalidScenario:
+            continue
+        total += time.perf_counter() - t0
+        runs += 1
+    return 1000 * total / max(runs, 1)
+

@@ -14,6 +14,7 @@ Lock-order checking (the class dependency graph) lives in ``LockOrder`` below.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from swaplab.check.findings import report
 from swaplab.kernel import locking
@@ -28,16 +29,19 @@ class Lockdep:
         # Lock chains already validated, as lockdep's chain-key cache: the
         # classes of the held locks plus the new one.  A chain seen before
         # adds no new dependency, so it is not walked again.
-        self.chains: set[int] = set()
+        self.chains: set[Any] = set()
 
     def acquire(self, lock: lock_t, task: task_struct, trylock: bool) -> None:
         lock.acquire_site = _getframe(2)      # resolved to a name only for a splat
         held = task.held_locks
         chains = task.held_chain
-        key = hash((chains[-1] if chains else 0, lock.key.name))
-        if held and not trylock and key not in self.chains:
-            self.chains.add(key)
-            self.order.check(held, lock, task)
+        if held:
+            key = (chains[-1], lock.key)
+            if not trylock and key not in self.chains:
+                self.chains.add(key)
+                self.order.check(held, lock, task)
+        else:
+            key = lock.key
         held.append(lock)
         chains.append(key)
 
@@ -56,7 +60,7 @@ class Lockdep:
                 chains = task.held_chain
                 del chains[i:]
                 for h in held[i:]:
-                    chains.append(hash((chains[-1] if chains else 0, h.key.name)))
+                    chains.append((chains[-1], h.key) if chains else h.key)
                 return
         if lock.owner is None:
             report("lock-not-held", f"unlock of {lock.name}, which is not locked", depth=3)

@@ -45,6 +45,36 @@ from swaplab.cli.run import replay, run  # noqa: E402
 cli.add_command(run)
 cli.add_command(replay)
 
+from swaplab.fuzz.cli import findings, fuzz  # noqa: E402
+
+cli.add_command(fuzz)
+cli.add_command(findings)
+
+
+@cli.command("diff")
+@click.argument("program", type=click.Path(exists=True, dir_okay=False))
+@click.option("--variants", required=True, metavar="A,B", help="The two variants, e.g. legacy,mainline.")
+@click.option("--swapdev", type=click.Choice(["virtio", "virtio-ssd", "brd"]), default="virtio",
+              show_default=True, help="For an .ops file: the oracle's device kind.")
+@click.option("--swap-mb", type=click.IntRange(min=1), default=None, metavar="N", help="For an .ops file.")
+@click.option("--swap2-mb", type=click.IntRange(min=1), default=None, metavar="N", help="For an .ops file.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"divergences": [...], "steps": N}.')
+def diff_cmd(program: str, variants: str, swapdev: str, swap_mb: int | None, swap2_mb: int | None,
+             as_json: bool) -> None:
+    """Run PROGRAM (a program or an .ops file) on two variants; report the first divergence."""
+    from swaplab.check.diff import diff_file, format_result
+    try:
+        result = diff_file(program, variants, swapdev, swap_mb, swap2_mb)
+    except InvalidScenario as e:
+        click.echo(f"swaplab: {e}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
+    else:
+        for line in format_result(result):
+            click.echo(line)
+    sys.exit(1 if result.divergences else 0)
+
 
 @cli.command("variants")
 def variants_cmd() -> None:

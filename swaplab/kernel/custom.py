@@ -215,6 +215,14 @@ class mem_cgroup:
 
 
 def reset() -> None:
+    """Boot state of this harness: devices, faults, work, randomness, content tokens, allocator.
+
+    The mm modules' own state is reset by their reset functions, which
+    swaplab.sim.system.boot() calls.
+    """
+    _content_counter[0] = 0
+    page_alloc_limit[0] = None
+    _live_folios.clear()
     backing_devices.clear()
     for f in faults.values():
         f.times = 0
@@ -265,41 +273,3 @@ def folio_alloc(gfp: int, order: int = 0) -> Any:
     if limit is not None:
         _live_folios.append(new)
     return new
-
-
-_reset_without_mm_harness = reset
-
-
-def reset() -> None:  # noqa: F811 -- extends the reset() above with the pieces appended here
-    _reset_without_mm_harness()
-    _content_counter[0] = 0
-    page_alloc_limit[0] = None
-    _live_folios.clear()
-    # The mm world's boot state (init_mm.mmlist, in-flight bios, the
-    # workingset clock): reset here because boot() calls this.  Only modules
-    # already imported can hold state.
-    import sys
-    mm_types = sys.modules.get("swaplab.include.linux.mm_types")
-    if mm_types is not None:
-        mm_types.reset_mm_types()
-    page_io = sys.modules.get("swaplab.mm.page_io")
-    if page_io is not None:
-        page_io.reset_page_io()
-    vmscan = sys.modules.get("swaplab.mm.vmscan")
-    if vmscan is not None:
-        vmscan.reset_vmscan()
-
-
-_reset_without_ksm_memcg = reset
-
-
-def reset() -> None:  # noqa: F811 -- extends reset() with KSM and memory cgroups
-    """Also put mm/ksm.c and mm/memcontrol.c back to boot state (when imported)."""
-    _reset_without_ksm_memcg()
-    import sys
-    ksm = sys.modules.get("swaplab.mm.ksm")
-    if ksm is not None:
-        ksm.reset_ksm()
-    memcontrol = sys.modules.get("swaplab.mm.memcontrol")
-    if memcontrol is not None:
-        memcontrol.reset_memcontrol()

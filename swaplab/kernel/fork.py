@@ -1,10 +1,13 @@
 """kernel/fork.c: duplicating an mm at fork, and dropping one.
 
-dup_mm() -> dup_mmap(): every VMA is copied, chained to the parent's
-anon_vmas (anon_vma_fork()) and its page tables copied (copy_page_range(),
-mm/memory.py): private pages become shared copy-on-write, swap entries get
-one more swap count.  mmput() drops a user; the last one tears the mm down
-(exit_mmap()) and takes it off swapoff's ``init_mm.mmlist``.
+dup_mm() -> dup_mmap(): an mm with KSM-mergeable areas puts the child on
+ksmd's list (ksm_fork()); every VMA is copied, chained to the parent's
+anon_vmas (anon_vma_fork()), a file VMA takes a reference on its file and
+joins the file's i_mmap just after the parent's VMA, and its page tables
+are copied (copy_page_range(), mm/memory.py): private pages become shared
+copy-on-write, swap entries get one more swap count.  mmput() drops a
+user; the last one leaves KSM (ksm_exit()), tears the mm down (exit_mmap())
+and takes it off swapoff's ``init_mm.mmlist``.
 """
 
 from __future__ import annotations
@@ -17,9 +20,29 @@ ENOMEM = 12
 
 
 def vm_area_dup(orig: vm_area_struct, mm: mm_struct) -> vm_area_struct:
+    """A copy of ``orig`` for ``mm`` (the struct copy: flags, offset, file pointer)."""
     new = vm_area_struct(mm, orig.vm_start, orig.vm_end, orig.vm_flags, orig.vm_pgoff)
     new.vm_page_prot = orig.vm_page_prot
+    new.vm_file = orig.vm_file
     return new
+
+
+def ksm_fork(mm: mm_struct, oldmm: mm_struct) -> int:
+    """include/linux/ksm.h: a child of an MMF_VM_MERGEABLE mm is scanned by ksmd too.
+
+    Adding mm to ksm is best effort on fork.
+    Context: fork, both mmap_locks held.
+    Return: 0.
+    """
+    if mm_flags_test_vm_mergeable(oldmm):
+        __ksm_enter(mm)
+    return 0
+
+
+def ksm_exit(mm: mm_struct) -> None:
+    """include/linux/ksm.h: the last user of an MMF_VM_MERGEABLE mm is gone."""
+    if mm_flags_test_vm_mergeable(mm):
+        __ksm_exit(mm)
 
 
 def dup_mmap(mm: mm_struct, oldmm: mm_struct) -> int:
@@ -32,11 +55,24 @@ def dup_mmap(mm: mm_struct, oldmm: mm_struct) -> int:
     mutex_lock(oldmm.mmap_lock)
     mutex_lock(mm.mmap_lock)                       # mmap_write_lock_nested()
     mm.mmap_base = oldmm.mmap_base
+    retval = ksm_fork(mm, oldmm)
+    if retval:
+        mutex_unlock(mm.mmap_lock)
+        mutex_unlock(oldmm.mmap_lock)
+        return retval
     for mpnt in list(oldmm.mmap):
         if mpnt.vm_flags & VM_DONTCOPY:
             continue
         tmp = vm_area_dup(mpnt, mm)
         anon_vma_fork(tmp, mpnt)
+        file = tmp.vm_file
+        if file is not None:
+            mapping = file.f_mapping
+            get_file(file)
+            mutex_lock(mapping.i_mmap_rwsem)      # i_mmap_lock_write()
+            # insert tmp into the share list, just after mpnt
+            vma_interval_tree_insert_after(tmp, mpnt, mapping)
+            mutex_unlock(mapping.i_mmap_rwsem)
         mm.mmap.append(tmp)
         retval = copy_page_range(tmp, mpnt)
         if retval:
@@ -77,6 +113,7 @@ def mmget_not_zero(mm: mm_struct) -> bool:
 
 
 def __mmput(mm: mm_struct) -> None:
+    ksm_exit(mm)
     exit_mmap(mm)
     if not list_empty(mm.mmlist):
         spin_lock(mmlist_lock)
@@ -94,6 +131,8 @@ def mmput(mm: mm_struct | None) -> None:
 
 
 # Linked at the end of the module (see mm/swapfile.py).
+from swaplab.mm.ksm import __ksm_enter, __ksm_exit, mm_flags_test_vm_mergeable
 from swaplab.mm.memory import copy_page_range
 from swaplab.mm.mmap import exit_mmap
 from swaplab.mm.rmap import anon_vma_fork
+from swaplab.mm.shmem import get_file, vma_interval_tree_insert_after

@@ -38,7 +38,7 @@ class task_struct:
         self.comm = comm
         self.cpu = cpu
         self.held_locks: list[lock_t] = []     # lockdep's per-task held-lock stack
-        self.held_chain: list[int] = []        # lockdep's chain key at each depth
+        self.held_chain: list[Any] = []        # lockdep's chain key at each depth
         self.pending_signal = False
         self.mm: Any = None
         self.files: list[Any] = []

@@ -67,9 +67,8 @@ XX: not modeled: stable node chains (``max_page_sharing`` dups are kept as
 separate nodes of equal contents, the first candidate wins), the rbtrees'
 search paths (a stale unstable-tree item makes the kernel give up the
 search only when it lies on the path; the model skips it), NUMA trees and
-migrate_nodes, ``use_zero_pages``, the scan-time advisor, fork
-(ksm_fork()) and exit (__ksm_exit() is here but kernel/fork.py does not
-call it yet: ksmd notices the dead mm on its next scan).
+migrate_nodes, ``use_zero_pages``, the scan-time advisor.  fork and the
+last mmput() call ksm_fork() / ksm_exit() (kernel/fork.py).
 """
 
 from __future__ import annotations
@@ -1187,6 +1186,11 @@ def __ksm_enter(mm: mm_struct) -> int:
     if needs_wakeup:
         wake_up_ksm_thread_wait()
     return 0
+
+
+def mm_flags_test_vm_mergeable(mm: mm_struct) -> bool:
+    """test_bit(MMF_VM_MERGEABLE, &mm->flags): ``mm`` is registered with KSM."""
+    return mm.id in mm_slots_hash
 
 
 def __ksm_exit(mm: mm_struct) -> None:

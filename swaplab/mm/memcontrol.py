@@ -50,6 +50,7 @@ __all__ = (
     "mem_cgroup",
     "mem_cgroup_charge",
     "mem_cgroup_from_task",
+    "mem_cgroup_id",
     "mem_cgroup_lookup",
     "mem_cgroup_lru_folios",
     "mem_cgroup_swapin_charge_folio",
@@ -94,6 +95,11 @@ def reset_memcontrol() -> None:
     mem_cgroups[""] = root_mem_cgroup
     _task_memcg.clear()
     _mm_owner.clear()
+
+
+def mem_cgroup_id(memcg: mem_cgroup | None) -> int:
+    """The memcg's id (the root's is 1; 0 for none), as swap_cgroup records it."""
+    return memcg.id if memcg is not None else 0
 
 
 # ---------------------------------------------------------------------------

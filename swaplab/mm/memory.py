@@ -902,7 +902,7 @@ def lookup_swap_cgroup_id(entry: int) -> int:
     if si is None:
         return 0
     memcg = si.swap_cgroup.get(swp_offset(entry))
-    return 0 if memcg is None else hash(memcg.name) & 0xffff
+    return 0 if memcg is None else mem_cgroup_id(memcg)
 
 
 def zap_present_ptes(tlb: mmu_gather, vma: vm_area_struct, pte: pte_ptr, ptent: pte_t,
@@ -1020,7 +1020,7 @@ def unmap_mapping_range(mapping: Any, holebegin: int, holelen: int, even_cows: b
 
 # Linked at the end of the module (see mm/swapfile.py).
 from swaplab.mm.ksm import ksm_might_need_to_copy
-from swaplab.mm.memcontrol import mem_cgroup_charge, mem_cgroup_swapin_charge_folio
+from swaplab.mm.memcontrol import mem_cgroup_charge, mem_cgroup_id, mem_cgroup_swapin_charge_folio
 from swaplab.mm.shmem import folio_add_file_rmap_ptes, mm_counter_file, shmem_fault
 from swaplab.mm.rmap import (
     RMAP_EXCLUSIVE,

@@ -20,22 +20,75 @@ Reads always complete synchronously in the model (an asynchronous read is
 waited for by the faulting task's folio lock anyway).  Every read checks the
 token: a slot that is free, or whose data is not the last one written, is a
 ``data-corruption`` finding.
+
+I/O errors (the injected faults ``swap_write_io`` and ``swap_read_io``) end
+the bio with ``BLK_STS_IOERR`` and take the kernel's completion paths:
+
+* __end_swap_bio_write(): the folio is redirtied (so reclaim cannot free
+  it: it stays in the swap cache and is written again by a later reclaim),
+  ``Write-error on swap-device`` is logged with pr_alert, PG_reclaim is
+  cleared and writeback ends.  The device keeps what the slots held before;
+* __end_swap_bio_read(): ``Read-error on swap-device`` is logged and the
+  folio is *not* marked uptodate; it is unlocked either way.  The callers
+  see a !uptodate folio: do_swap_page() returns VM_FAULT_SIGBUS, shmem
+  takes shmem_set_folio_swapin_error(), swapoff's unuse_pte() installs a
+  poisoned marker (mm/swapfile.py).
 """
 
 from __future__ import annotations
 
 from swaplab.check.findings import report
+from swaplab.include.linux.printk import pr_alert
+from swaplab.kconfig import HPAGE_PMD_ORDER, PAGE_SHIFT
+from swaplab.kernel.custom import should_fail
 from swaplab.include.linux.mmdebug import VM_WARN_ON_FOLIO
 from swaplab.include.linux.swap import SWP_SYNCHRONOUS_IO
 from swaplab.include.linux.swapops import swp_offset
 from swaplab.kernel.dup import folio, folio_mark_dirty, folio_test_locked, folio_test_swapcache, folio_unlock
 from swaplab.mm.swap import __swap_entry_to_info
-from swaplab.mm.vmstat import PSWPIN, PSWPOUT, SWPIN_ZERO, SWPOUT_ZERO, count_vm_events
+from swaplab.mm.vmstat import (MTHP_STAT_SWPOUT, PSWPIN, PSWPOUT, SWPIN_ZERO, SWPOUT_ZERO, THP_SWPOUT,
+                                count_mthp_stat, count_vm_event, count_vm_events)
 
 AOP_WRITEPAGE_ACTIVATE = 0x80000
 
+# blk_status_t
+BLK_STS_OK = 0
+BLK_STS_IOERR = 10
+
+SECTOR_SHIFT = 9
+
+
+class bio:
+    """struct bio, reduced to a one-folio swap bio: its folio, first sector and status."""
+
+    __slots__ = ("bi_folio", "bi_sector", "bi_status")
+
+    def __init__(self, folio: folio, sector: int) -> None:
+        self.bi_folio = folio
+        self.bi_sector = sector
+        self.bi_status = BLK_STS_OK
+
+    def __repr__(self) -> str:
+        return f"<bio {self.bi_folio!r} sector {self.bi_sector} status {self.bi_status}>"
+
+
+def swap_folio_sector(folio: folio) -> int:
+    """The first sector of a swap-cache folio's slots (one extent: sector = offset << 3)."""
+    return swp_offset(folio.swap) << (PAGE_SHIFT - SECTOR_SHIFT)
+
+
+def swap_dev_name(folio: folio) -> str:
+    """``MAJOR:MINOR`` of the folio's swap device, as the I/O error messages print it."""
+    si = __swap_entry_to_info(folio.swap)
+    name = si.swap_file.name if si is not None and si.swap_file is not None else ""
+    return SWAP_DEVNO.get(name, "0:0")
+
+
+# Device numbers for the messages (the oracle guest's block devices; 0:0 otherwise).
+SWAP_DEVNO = {"/dev/vda": "254:0", "/dev/vdb": "254:16", "/dev/ram0": "1:0", "/dev/ram1": "1:1"}
+
 # Bios submitted to asynchronous devices and not completed yet, in order.
-swap_bios_inflight: list[folio] = []
+swap_bios_inflight: list[bio] = []
 
 
 def reset_page_io() -> None:
@@ -93,32 +146,69 @@ def __swap_writepage(folio: folio, swap_plug: object = None) -> None:
     """Submit the write.  Context: folio locked; unlocked here once writeback starts."""
     si = __swap_entry_to_info(folio.swap)
     assert si is not None
-    count_vm_events(PSWPOUT, 1 << folio.order)
+    b = bio(folio, swap_folio_sector(folio))
+    count_swpout_vm_event(folio)
     folio.PG_writeback = True                   # folio_start_writeback()
     folio_unlock(folio)
-    offset = swp_offset(folio.swap)
-    for i, p in enumerate(folio.pages):
-        si.swap_data[offset + i] = p.content
+    # Harness: the device ends the write with an error (the slots keep their old data).
+    if should_fail("swap_write_io"):
+        b.bi_status = BLK_STS_IOERR
+    else:
+        offset = swp_offset(folio.swap)
+        for i, p in enumerate(folio.pages):
+            si.swap_data[offset + i] = p.content
     if si.flags & SWP_SYNCHRONOUS_IO:
         # swap_writepage_bdev_sync(): submit_bio_wait()
-        end_swap_bio_write(folio)
+        __end_swap_bio_write(b)
     else:
-        swap_bios_inflight.append(folio)
+        swap_bios_inflight.append(b)
 
 
-def end_swap_bio_write(folio: folio) -> None:
-    """The bio completed: end writeback (a reclaim-tagged folio rotates on the LRU)."""
+def count_swpout_vm_event(folio: folio) -> None:
+    """Swap-out events of one write: ``thp_swpout`` (PMD order), ``swpout`` of the
+    folio's mTHP order (order >= 1), ``pswpout`` per page.
+
+    Context: any.
+    """
+    if folio.order == HPAGE_PMD_ORDER:          # folio_test_pmd_mappable()
+        count_vm_event(THP_SWPOUT)
+    count_mthp_stat(folio.order, MTHP_STAT_SWPOUT)
+    count_vm_events(PSWPOUT, 1 << folio.order)
+
+
+def __end_swap_bio_write(bio: bio) -> None:
+    """A swap write completed: on error redirty the folio so it is not reclaimed, then end writeback.
+
+    Context: the bio's completion (any context); the folio is under writeback.
+    """
+    folio = bio.bi_folio
+    if bio.bi_status:
+        # We failed to write the page out to swap-space.  Re-dirty the page
+        # in order to avoid it being reclaimed; things will go BAD (tm).
+        folio_mark_dirty(folio)
+        pr_alert(f"Write-error on swap-device ({swap_dev_name(folio)}:{bio.bi_sector})")
+        folio.PG_reclaim = False                # folio_clear_reclaim()
+    folio_end_writeback(folio)
+
+
+def end_swap_bio_write(bio: bio) -> None:
+    """bio->bi_end_io of an asynchronous swap write."""
+    __end_swap_bio_write(bio)
+
+
+def folio_end_writeback(folio: folio) -> None:
+    """End writeback (a reclaim-tagged folio rotates on the LRU: the model only clears the tag)."""
     folio.PG_reclaim = False
-    folio.PG_writeback = False                  # folio_end_writeback()
+    folio.PG_writeback = False
 
 
 def swap_complete_inflight_io() -> int:
     """Harness: the block layer completes every queued swap write.  Return: how many."""
     n = 0
     while swap_bios_inflight:
-        f = swap_bios_inflight.pop(0)
-        if f.PG_writeback:
-            end_swap_bio_write(f)
+        b = swap_bios_inflight.pop(0)
+        if b.bi_folio.PG_writeback:
+            end_swap_bio_write(b)
             n += 1
     return n
 
@@ -126,14 +216,19 @@ def swap_complete_inflight_io() -> int:
 def folio_wait_writeback_io(folio: folio) -> None:
     """A task waits for this folio's write: the block layer completes it now."""
     if folio.PG_writeback:
-        if folio in swap_bios_inflight:
-            swap_bios_inflight.remove(folio)
-        end_swap_bio_write(folio)
+        for b in swap_bios_inflight:
+            if b.bi_folio is folio:
+                swap_bios_inflight.remove(b)
+                end_swap_bio_write(b)
+                return
+        folio_end_writeback(folio)
 
 
 def swap_read_folio(folio: folio, plug: object = None) -> None:
     """Read a locked swap-cache folio from its slots, then unlock it (folio_end_read()).
 
+    A read error leaves the folio !uptodate (__end_swap_bio_read()); the
+    caller checks folio_test_uptodate() after waiting for the folio lock.
     Context: Caller must ensure the folio is locked and in the swap cache.
     """
     VM_WARN_ON_FOLIO(not folio_test_locked(folio), folio, "swap_read_folio: folio not locked")
@@ -148,6 +243,15 @@ def swap_read_folio(folio: folio, plug: object = None) -> None:
         for p in folio.pages:
             p.content = 0
         count_vm_events(SWPIN_ZERO, nr)
+        folio.PG_uptodate = True
+        folio_unlock(folio)
+        return
+    # swap_read_folio_bdev_{sync,async}(): the bio counts PSWPIN when submitted.
+    count_vm_events(PSWPIN, nr)
+    b = bio(folio, swap_folio_sector(folio))
+    # Harness: the device ends the read with an error.
+    if should_fail("swap_read_io"):
+        b.bi_status = BLK_STS_IOERR
     else:
         for i, p in enumerate(folio.pages):
             off = offset + i
@@ -158,10 +262,22 @@ def swap_read_folio(folio: folio, plug: object = None) -> None:
                 report("data-corruption", f"swap-in reads slot [{si.type}, {off}], "
                        f"which holds no data (never written)")
             p.content = token if token is not None else -1
-        # swap_read_folio_bdev_{sync,async}(): the bio counts PSWPIN.
-        count_vm_events(PSWPIN, nr)
-    folio.PG_uptodate = True
-    folio_unlock(folio)
+    __end_swap_bio_read(b)
+
+
+def __end_swap_bio_read(bio: bio) -> None:
+    """A swap read completed: mark the folio uptodate unless it failed; unlock it.
+
+    Context: the bio's completion; the folio is locked (by the reader).
+    """
+    folio = bio.bi_folio
+    if bio.bi_status:
+        pr_alert(f"Read-error on swap-device ({swap_dev_name(folio)}:{bio.bi_sector})")
+        for p in folio.pages:
+            p.content = -1                      # what the failed read left: not the data
+    else:
+        folio.PG_uptodate = True                # folio_mark_uptodate()
+    folio_unlock(folio)                         # folio_end_read()
 
 
 def handle_write_error(folio: folio) -> None:

@@ -411,6 +411,17 @@ def vma_interval_tree_insert(vma: vm_area_struct, mapping: address_space) -> Non
     mutex_unlock(mapping.i_mmap_rwsem)
 
 
+def vma_interval_tree_insert_after(node: vm_area_struct, prev: vm_area_struct,
+                                   mapping: address_space) -> None:
+    """Link ``node`` into its file's i_mmap just after ``prev`` (fork's copy of ``prev``).
+
+    Context: Caller must hold i_mmap_rwsem for write.
+    """
+    if __debug__:
+        lockdep_assert_held(mapping.i_mmap_rwsem)
+    mapping.i_mmap.insert(mapping.i_mmap.index(prev) + 1, node)
+
+
 def unlink_file_vma(vma: vm_area_struct) -> None:
     """mm/mmap.c: take a VMA off its file's i_mmap (munmap, exit)."""
     mapping = vma.vm_file.f_mapping

@@ -184,6 +184,11 @@ def __swap_cache_clear_shadow(entry: int, nr_ents: int) -> None:
 page_cluster = [0]
 
 
+def reset_swap_state() -> None:
+    """Boot state: vm.page-cluster as the oracle sets it (0)."""
+    page_cluster[0] = 0
+
+
 def __swap_cache_prepare_and_add(entry: int, folio: folio, gfp: int, charged: bool,
                                  skip_if_exists: bool) -> folio | None:
     """Lock a new folio and add it to the swap cache at ``entry``.
@@ -195,6 +200,7 @@ def __swap_cache_prepare_and_add(entry: int, folio: folio, gfp: int, charged: bo
     """
     folio_lock(folio)                 # __folio_set_locked()
     folio.PG_swapbacked = True        # __folio_set_swapbacked()
+    folio.PG_uptodate = False         # a new folio: uptodate once the read succeeds
     # mem_cgroup_swapin_charge_folio(): memcg charging is not modeled.
     while True:
         shadowp: list[Any] = [None]

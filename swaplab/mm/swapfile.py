@@ -1939,7 +1939,7 @@ def try_to_unuse(type: int) -> int:
         if swap_usage_in_pages(si) >= before:
             report("hang", f"try_to_unuse of type {type} makes no progress: "
                    f"{swap_usage_in_pages(si)} slots in use and nothing refers to them "
-                   f"(the kernel loops until a signal, then swapoff fails with EINTR)")
+                   f"(the kernel loops until a signal, then swapoff fails with EINTR)", depth=1)
             return -EINTR
         cond_resched()
 
@@ -2221,7 +2221,7 @@ def sys_swapoff(specialfile: str) -> int:
     si.users.live = False
     if si.users.count:
         report("hang", f"swapoff of type {si.type}: {si.users.count} get_swap_device() "
-               f"references never dropped; percpu_ref_kill waits forever")
+               f"references never dropped; percpu_ref_kill waits forever", depth=1)
         si.users.count = 0
     custom.work_queue[:] = [(fn, args) for fn, args in custom.work_queue
                             if not (args and args[0] is si)]

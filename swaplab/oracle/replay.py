@@ -27,7 +27,7 @@ REPORT keys.  Anything else is refused with a clear :class:`InvalidScenario`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from swaplab.errors import InvalidScenario
 from swaplab.include.linux.pgtable import PAGE_SIZE
@@ -75,11 +75,15 @@ from swaplab.sim.world import DEVNO, Process, World
 
 __all__ = ("DEVICE_KINDS", "replay")
 
+OpHook = Callable[[int, Op, World, Any], None]
+"""``replay(on_step=...)``: called after every op with (step, op, world, interpreter)."""
+
 DEVICE_KINDS = {"virtio": "rotational", "virtio-ssd": "ssd", "brd": "sync"}
 
 
 def replay(script: OpsScript, swapdev: str, swap_mb: int | None = None,
-           swap2_mb: int | None = None, variant: str | None = None) -> dict[str, Any]:
+           swap2_mb: int | None = None, variant: str | None = None,
+           on_step: OpHook | None = None) -> dict[str, Any]:
     """Run ``script`` on a freshly booted model; return the run as the oracle records it.
 
     :param swapdev: the device kind, ``virtio``, ``virtio-ssd`` or ``brd``.
@@ -88,10 +92,12 @@ def replay(script: OpsScript, swapdev: str, swap_mb: int | None = None,
         the script names ``@swapdev2``, else no second device).
     :param variant: a variant name (swaplab.variants) active for the run; None: the
         model as it is (T14F), or whatever variant the caller activated.
+    :param on_step: called after every op (a ``fork`` block after its body) with
+        (step, op, world, the interpreter: its ``ops``/``snap`` records so far).
     :raises InvalidScenario: an op the model does not support yet, or an unknown variant.
     """
     if variant is None:
-        return _replay(script, swapdev, swap_mb, swap2_mb)
+        return _replay(script, swapdev, swap_mb, swap2_mb, on_step)
     try:
         from swaplab.variants import get_variant
     except ImportError as e:  # the variant mechanism is not in this tree
@@ -99,13 +105,13 @@ def replay(script: OpsScript, swapdev: str, swap_mb: int | None = None,
     v = get_variant(variant)
     v.activate()
     try:
-        return _replay(script, swapdev, swap_mb, swap2_mb)
+        return _replay(script, swapdev, swap_mb, swap2_mb, on_step)
     finally:
         v.deactivate()
 
 
 def _replay(script: OpsScript, swapdev: str, swap_mb: int | None,
-            swap2_mb: int | None) -> dict[str, Any]:
+            swap2_mb: int | None, on_step: OpHook | None = None) -> dict[str, Any]:
     if swapdev not in DEVICE_KINDS:
         raise InvalidScenario(f"unknown swap device kind {swapdev!r}; expected one of "
                               + ", ".join(DEVICE_KINDS))
@@ -119,6 +125,7 @@ def _replay(script: OpsScript, swapdev: str, swap_mb: int | None,
     if mb2 is not None:
         world.add_device(swapdev_path("@swapdev2", swapdev), mb2 << 20, kind)
     run = _Replay(world, swapdev, script)
+    run.on_step = on_step
     run.block(script.ops, world.main)
     for proc in [p for p in world.processes.values() if p is not world.main]:
         world.exit(proc)
@@ -138,11 +145,16 @@ class _Replay:
         self.ops: list[str] = []
         self.snap: list[dict[str, Any]] = []
         self.errors = 0
+        self.on_step: OpHook | None = None
+        self.step = 0
 
     def block(self, ops: tuple[Op, ...] | list[Op], flow: Process) -> None:
         for op in ops:
             proc = flow if op.task is None else self._task(op)
             self.op(op, proc)
+            if self.on_step is not None:
+                self.step += 1
+                self.on_step(self.step, op, self.world, self)
 
     def _task(self, op: Op) -> Process:
         proc = self.world.processes.get(op.task)  # type: ignore[arg-type]
@@ -196,11 +208,16 @@ class _Replay:
             w.unmap(proc, op.region)
         elif isinstance(op, Fork):
             child = w.fork(proc, "child")
+            if isinstance(child, int):
+                raise InvalidScenario(f"fork of {proc.name} failed with {child}",
+                                      self.script.filename, op.line)
             self.block(op.body, child)
             w.exit(child)
             self.ops.append(format_op_child_exit(0))
         elif isinstance(op, Spawn):
-            w.fork(proc, op.child)
+            if isinstance(w.fork(proc, op.child), int):
+                raise InvalidScenario(f"fork of {proc.name} failed", self.script.filename,
+                                      op.line)
             self.ops.append(format_op_spawn(op.child, proc.name))
         elif isinstance(op, TaskExit):
             w.exit(proc)

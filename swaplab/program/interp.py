@@ -13,8 +13,8 @@ reported once, at the step where it first shows, naming the kernel entry
 point of that step (``sys_swapoff``, ``snapshot_release``, ...).
 
 When the statements are done, the run tears the world down as the end of
-a test program does: every process exits and an open snapshot device is
-closed (step ``len(statements) + 1``); the ledger then checks once more, so
+a test program does: every process exits, every shmem file is unlinked and
+an open snapshot device is closed (step ``len(statements) + 1``); the ledger then checks once more, so
 a slot that nothing refers to any more shows as a ``swap-leak``.
 
 A :class:`~swaplab.sim.oops.KernelOops` ends the step's operation, as an
@@ -38,7 +38,6 @@ in that first process too.
 from __future__ import annotations
 
 import inspect as _inspect
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -94,9 +93,6 @@ __all__ = ("StepHook", "check_supported", "exit_status", "run_program", "using_v
 StepHook = Callable[[int, Stmt, World, dict[str, Process]], None]
 """Called after each step with (step, statement, world, processes by name)."""
 
-# World.fork() raises this for a modeled failure of copy_mm(); it is the fork's rc here.
-_FORK_FAILED = re.compile(r"fork of (.+) failed with (-[0-9]+)")
-
 _DISCARD_FLAGS = {"all": SWAP_FLAG_DISCARD,
                   "once": SWAP_FLAG_DISCARD | SWAP_FLAG_DISCARD_ONCE,
                   "pages": SWAP_FLAG_DISCARD | SWAP_FLAG_DISCARD_PAGES}
@@ -111,9 +107,6 @@ def _world_accepts(method: str, param: str) -> bool:
 
 def _needs(stmt: Stmt) -> str | None:
     """Why the World cannot run ``stmt`` yet, or None when it can."""
-    if isinstance(stmt, Swapon) and stmt.discard is not None \
-            and not _world_accepts("swapon", "flags"):
-        return "swapon with discard is not modeled yet (World.swapon takes no swap flags)"
     if isinstance(stmt, (ShmMap, Punch)) or (isinstance(stmt, (PageOp, Munmap))
                                              and stmt.file is not None):
         if not _world_accepts("shm_map", "npages") or not hasattr(World, "punch") \
@@ -142,46 +135,11 @@ def check_supported(program: Program) -> None:
 
     :raises InvalidScenario: naming the line of the first such statement.
     """
-    shm = _ShmemUse()
     for stmt in program.statements:
-        why = _needs(stmt) or shm.step(stmt)
+        why = _needs(stmt)
         if why is not None:
             raise InvalidScenario(f"'{stmt.text()}': {why}", program.filename, stmt.line,
                                   stmt.col)
-
-
-class _ShmemUse:
-    """The World's shmem: one memfd per process, made by its first mapping, shared by fork.
-
-    A program's shmem file is that memfd: made by the first ``P map F``,
-    reached by P and the processes forked from it.  What this cannot express
-    (F mapped again by another process, two files in one process) is refused.
-    """
-
-    def __init__(self) -> None:
-        self.made: set[str] = set()
-        self.mapped: dict[str, str] = {}        # process -> its file
-
-    def step(self, stmt: Stmt) -> str | None:
-        if isinstance(stmt, ShmMap):
-            if stmt.file in self.made:
-                return (f"mapping shmem file {stmt.file} again is not modeled yet: the World "
-                        "shares a memfd only through fork")
-            if stmt.proc in self.mapped:
-                return (f"a second shmem file in process {stmt.proc} is not modeled yet: the "
-                        "World maps one memfd per process")
-            self.made.add(stmt.file)
-            self.mapped[stmt.proc] = stmt.file
-        elif isinstance(stmt, Fork) and stmt.proc in self.mapped:
-            self.mapped[stmt.child] = self.mapped[stmt.proc]
-        elif isinstance(stmt, Munmap) and stmt.file is not None:
-            del self.mapped[stmt.proc]
-        elif isinstance(stmt, Exit):
-            self.mapped.pop(stmt.proc, None)
-        elif isinstance(stmt, Punch) and stmt.file not in self.mapped.values():
-            return (f"punching {stmt.file} while no process maps it is not modeled yet: the "
-                    "World reaches a memfd through a process that maps it")
-        return None
 
 
 # ---- variants ----------------------------------------------------------------------
@@ -295,7 +253,6 @@ class _Run:
         self.lines: dict[int, int] = {}          # step -> line
         self.failed_forks: dict[str, int] = {}   # child -> line of its failed fork
         self.files: dict[str, int] = {}          # shmem file -> pages
-        self.shm_of: dict[str, str] = {}         # process -> the shmem file it maps
         self.ledger = Ledger(lambda: [p.mm for p in world.processes.values()
                                       if p.alive and p.task.mm is not None])
 
@@ -321,7 +278,7 @@ class _Run:
         self.ledger.check()
 
     def teardown(self, step: int) -> None:
-        """The end of the program: processes exit, the snapshot device is closed."""
+        """The end of the program: processes exit, shmem files are unlinked, the snapshot device is closed."""
         findings.log.step = step
         w = self.world
         for name, proc in list(self.procs.items()):
@@ -332,6 +289,13 @@ class _Run:
                 except KernelOops as e:
                     w.oops_recover()
                     self.oopses.append({"step": step, "line": None, "message": str(e)})
+        for name in list(w.shm_files):
+            findings.log.entry_point = "vfs_unlink"
+            try:
+                w.shm_unlink(w.main, name)
+            except KernelOops as e:
+                w.oops_recover()
+                self.oopses.append({"step": step, "line": None, "message": str(e)})
         if getattr(w, "snapshot", None) is not None:
             findings.log.entry_point = "snapshot_release"
             try:
@@ -350,12 +314,15 @@ class _Run:
         elif isinstance(stmt, Swapoff):
             self.rc = w.swapoff(self.proc(stmt.proc), self.devices[stmt.device].path)
         elif isinstance(stmt, NewProcess):
-            self.procs[stmt.name] = w.fork(w.main, stmt.name)
+            child = w.fork(w.main, stmt.name)
+            if isinstance(child, int):
+                raise InvalidScenario(f"process {stmt.name}: fork of init failed with "
+                                      f"{format_errno(-child)}")
+            self.procs[stmt.name] = child
         elif isinstance(stmt, Fork):
             self.fork(stmt)
         elif isinstance(stmt, Exit):
             w.exit(self.proc(stmt.proc))
-            self.shm_of.pop(stmt.proc, None)
         elif isinstance(stmt, Map):
             w.map(self.proc(stmt.proc), stmt.npages)
         elif isinstance(stmt, Munmap) and stmt.file is None:
@@ -393,41 +360,24 @@ class _Run:
     def fork(self, stmt: Fork) -> None:
         """fork(2); a failure (-ENOMEM from an injected fault) is the statement's rc."""
         parent = self.proc(stmt.proc)
-        try:
-            self.procs[stmt.child] = self.world.fork(parent, stmt.child)
-            self.rc = 0
-            if stmt.proc in self.shm_of:
-                self.shm_of[stmt.child] = self.shm_of[stmt.proc]
-        except InvalidScenario as e:
-            m = _FORK_FAILED.fullmatch(e.msg)
-            if m is None or m.group(1) != parent.name:
-                raise
-            self.rc = int(m.group(2))
+        child = self.world.fork(parent, stmt.child)
+        if isinstance(child, int):
+            self.rc = child
             self.failed_forks[stmt.child] = stmt.line
+            return
+        self.procs[stmt.child] = child
+        self.rc = 0
 
     def device(self, stmt: Device) -> None:
-        size = stmt.pages * PAGE_SIZE
-        if not stmt.file and not stmt.discard:
-            self.world.add_device(stmt.path, size, stmt.kind)
-        elif _world_accepts("add_device", "discard"):
-            self.world.add_device(stmt.path, size, stmt.kind,  # type: ignore[call-arg]
-                                  blkdev=not stmt.file, discard=stmt.discard)
-        else:
-            # The same harness call World.add_device makes, with the two flags it lacks.
-            custom.register_backing(custom.swap_backing(stmt.path, size, stmt.kind,
-                                                        blkdev=not stmt.file,
-                                                        discard=stmt.discard))
+        self.world.add_device(stmt.path, stmt.pages * PAGE_SIZE, stmt.kind,
+                              blkdev=not stmt.file, discard=stmt.discard)
         self.devices[stmt.name] = stmt
 
     def swapon(self, stmt: Swapon) -> None:
         w = self.world
         path = self.devices[stmt.device].path
-        if stmt.discard is not None:
-            flags = _DISCARD_FLAGS[stmt.discard]
-            self.rc = w.swapon(self.proc(stmt.proc), path, stmt.prio,  # type: ignore[call-arg]
-                               flags=flags)
-        else:
-            self.rc = w.swapon(self.proc(stmt.proc), path, stmt.prio)
+        flags = _DISCARD_FLAGS[stmt.discard] if stmt.discard is not None else 0
+        self.rc = w.swapon(self.proc(stmt.proc), path, stmt.prio, flags)
         if self.rc == 0:
             for si in swap_info:
                 if si is not None and si.swap_file is not None and si.swap_file.name == path:
@@ -449,36 +399,32 @@ class _Run:
             self.rc = w.madvise(proc, lo, hi, stmt.op)
 
     def shmem(self, stmt: Stmt) -> None:
-        """Shmem files: the World's per-process memfd (see :class:`_ShmemUse`)."""
+        """Shmem files: named tmpfs files the World keeps until the run's teardown.
+
+        ``shmem F N`` creates F, any process may ``map F``; ``punch F`` works
+        on the file whether or not a process maps it.
+        """
         w = self.world
         if isinstance(stmt, Shmem):
-            self.files[stmt.name] = stmt.npages    # made by its first mapping
+            self.files[stmt.name] = stmt.npages
+            w.shm_create(w.main, stmt.name, stmt.npages)
         elif isinstance(stmt, ShmMap):
-            w.shm_map(self.proc(stmt.proc), self.files[stmt.file])
-            self.shm_of[stmt.proc] = stmt.file
+            w.shm_map(self.proc(stmt.proc), self.files[stmt.file], name=stmt.file)
         elif isinstance(stmt, Munmap):
-            w.unmap(self.proc(stmt.proc), "shm")
-            del self.shm_of[stmt.proc]
+            w.unmap(self.proc(stmt.proc), "shm", file=stmt.file)
         elif isinstance(stmt, Punch):
             lo, hi = self.file_range(stmt.file, stmt.range)
-            self.rc = w.punch(self.mapper(stmt.file), lo, hi)
+            self.rc = w.punch(w.main, lo, hi, file=stmt.file)
         elif isinstance(stmt, PageOp):
             assert stmt.file is not None
             proc = self.proc(stmt.proc)
             lo, hi = self.file_range(stmt.file, stmt.range)
             if stmt.op in ("write", "zero"):
-                w.write(proc, lo, hi, zero=stmt.op == "zero", region="shm")
+                w.write(proc, lo, hi, zero=stmt.op == "zero", region="shm", file=stmt.file)
             elif stmt.op in ("read", "touch"):
-                w.read(proc, lo, hi, verify=stmt.op == "read", region="shm")
+                w.read(proc, lo, hi, verify=stmt.op == "read", region="shm", file=stmt.file)
             else:
-                self.rc = w.madvise(proc, lo, hi, stmt.op, region="shm")
-
-    def mapper(self, file: str) -> Process:
-        """A live process that maps ``file`` (check_supported made sure there is one)."""
-        for name, proc in self.procs.items():
-            if proc.alive and self.shm_of.get(name) == file:
-                return proc
-        raise AssertionError(file)
+                self.rc = w.madvise(proc, lo, hi, stmt.op, region="shm", file=stmt.file)
 
     def file_range(self, file: str, rng: Any) -> tuple[int, int]:
         return (rng.lo, rng.hi) if rng is not None else (0, self.files[file])
@@ -568,6 +514,8 @@ class _Run:
         return {"program": self.program.filename, "variant": variant,
                 "steps": len(self.program.statements), "findings": out_findings,
                 "expects": self.expects, "unmet": unmet, "oopses": self.oopses,
+                "killed": [{"process": name, "signal": p.killed_by}
+                           for name, p in self.procs.items() if p.killed_by is not None],
                 "swaps": swap_show_rows(), "vmstat": vmstat.snapshot()}
 
 

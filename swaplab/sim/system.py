@@ -16,16 +16,30 @@ from swaplab.mm import swapfile, vmstat
 
 def boot(nr_cpus: int = 1, checks: int = findings.RECORD, seed: int = 0) -> None:
     """Reset the model to a freshly booted kernel with ``nr_cpus`` CPUs."""
+    from swaplab.include.linux.mm_types import reset_mm_types
+    from swaplab.kernel.power.swap import reset_swsusp
+    from swaplab.kernel.power.user import reset_snapshot
+    from swaplab.mm.ksm import reset_ksm
+    from swaplab.mm.memcontrol import reset_memcontrol
+    from swaplab.mm.page_io import reset_page_io
+    from swaplab.mm.shmem import reset_shmem
+    from swaplab.mm.swap_state import reset_swap_state
+    from swaplab.mm.vmscan import reset_vmscan
     findings.log.reset(checks)
     printk.reset()
     custom.reset()
     custom.seed_prandom(seed)
     vmstat.reset()
     dup.reset_folio_ids()
+    reset_mm_types()                 # init_mm, its mmlist, mm ids
     swapfile.reset_swapfile(nr_cpus)
+    reset_swap_state()               # vm.page-cluster
+    reset_page_io()                  # bios in flight
+    reset_vmscan()                   # the workingset eviction clock
+    reset_shmem()                    # shmem_swaplist, inode numbers
+    reset_ksm()                      # ksmd, its lists, trees and knobs
+    reset_memcontrol()               # only the root cgroup
     locking.set_current(locking.task_struct(1, "swaplab"))
-    from swaplab.kernel.power.swap import reset_swsusp
-    from swaplab.kernel.power.user import reset_snapshot
     reset_swsusp()
     reset_snapshot()
     from swaplab.check import lockdep

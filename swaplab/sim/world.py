@@ -48,6 +48,8 @@ from swaplab.include.linux.mm_types import (
     FAULT_FLAG_USER,
     FAULT_FLAG_WRITE,
     VM_FAULT_ERROR,
+    VM_FAULT_OOM,
+    VM_FAULT_SIGSEGV,
     VM_MAYEXEC,
     VM_MAYREAD,
     VM_MAYSHARE,
@@ -57,7 +59,6 @@ from swaplab.include.linux.mm_types import (
     VM_SHARED,
     VM_WRITE,
     mm_struct,
-    reset_mm_types,
     vma_lookup,
 )
 from swaplab.include.linux.pgtable import (
@@ -74,6 +75,7 @@ from swaplab.include.linux.pgtable import (
     ptep_get,
     set_pte_at,
 )
+from swaplab.include.linux.errno import EEXIST, ENOENT
 from swaplab.include.linux.swap import SWAP_FLAG_PREFER, SWAP_FLAG_PRIO_MASK
 from swaplab.include.linux.swapops import swp_offset, swp_type
 from swaplab.kernel import custom
@@ -85,7 +87,7 @@ from swaplab.mm import swapfile
 from swaplab.mm.madvise import MADV_COLD, MADV_DONTNEED, MADV_FREE, MADV_PAGEOUT, MADV_WILLNEED, do_madvise
 from swaplab.mm.memory import handle_mm_fault
 from swaplab.mm.mmap import do_mmap, vm_munmap
-from swaplab.mm.page_io import reset_page_io, swap_complete_inflight_io
+from swaplab.mm.page_io import swap_complete_inflight_io
 from swaplab.mm.swap_state import page_cluster
 from swaplab.mm.shmem import (
     FALLOC_FL_KEEP_SIZE,
@@ -95,17 +97,14 @@ from swaplab.mm.shmem import (
     get_file,
     is_poisoned_swp_entry,
     radix_to_swp_entry,
-    reset_shmem,
     shmem_fallocate,
     shmem_file_setup,
     shmem_setattr,
     shmem_swap_usage,
-    vma_interval_tree_insert,
     xa_is_value,
     xa_load,
 )
 from swaplab.mm.swap_state import swap_cache_has_folio
-from swaplab.mm.vmscan import reset_vmscan
 from swaplab.kernel.power.user import (
     O_RDONLY,
     SNAPSHOT_ALLOC_SWAP_PAGE,
@@ -146,19 +145,30 @@ class Region:
     file: Any = None                                     # shm: the memfd (struct file), else None
 
 
+# Signal numbers of the signals a fault can kill a process with.
+SIGNO = {"SIGBUS": 7, "SIGKILL": 9, "SIGSEGV": 11}
+
 # Linux device numbers of the block devices the oracle uses (for SNAP lines).
 DEVNO = {"/dev/vda": "254:0", "/dev/vdb": "254:16", "/dev/ram0": "1:0", "/dev/ram1": "1:1"}
 
 
 class Process:
-    """A user process: its task (and mm) and its anon region."""
+    """A user process: its task (and mm), its anon region and its shm mappings.
+
+    ``shm`` is the memfd of ``shm_map`` without a name (the oracle's one shm
+    region); ``files`` maps each named shmem file it maps to its region.
+    ``killed_by`` names the signal that killed it (``SIGBUS``, or ``SIGKILL``
+    from the OOM killer), None while it lives or after a normal exit.
+    """
 
     def __init__(self, name: str, task: task_struct) -> None:
         self.name = name
         self.task = task
         self.anon: Region | None = None
         self.shm: Region | None = None
+        self.files: dict[str, Region] = {}
         self.alive = True
+        self.killed_by: str | None = None
 
     @property
     def mm(self) -> mm_struct:
@@ -174,12 +184,8 @@ class World:
 
     def __init__(self, nr_cpus: int = 1, seed: int = 0, checks: int = findings.RECORD) -> None:
         boot(nr_cpus=nr_cpus, checks=checks, seed=seed)
-        reset_mm_types()
-        reset_page_io()
-        reset_vmscan()
-        reset_shmem()
-        page_cluster[0] = 0
         self.snapshot: Any = None              # the open /dev/snapshot (snapshot_data)
+        self.shm_files: dict[str, Region] = {}  # named shmem files (tmpfs), by name
         self._next_pid = 100
         self.processes: dict[str, Process] = {}
         self.kernel_task = get_current()
@@ -199,6 +205,8 @@ class World:
 
     def _enter(self, proc: Process) -> None:
         if not proc.alive:
+            if proc.killed_by is not None:
+                raise InvalidScenario(f"process {proc.name} was killed by {proc.killed_by}")
             raise InvalidScenario(f"process {proc.name} has exited")
         set_current(proc.task)
 
@@ -219,8 +227,11 @@ class World:
         self._return_to_user()
         return released
 
-    def fork(self, parent: Process, name: str) -> Process:
-        """fork(2): a child with a copy of ``parent``'s memory."""
+    def fork(self, parent: Process, name: str) -> Process | int:
+        """fork(2): a child with a copy of ``parent``'s memory.
+
+        Return: the child, or copy_mm()'s -errno (-ENOMEM) when the fork failed.
+        """
         self._enter(parent)
         task = self._new_task(name)
         err = copy_mm(0, task)
@@ -229,34 +240,53 @@ class World:
             mm_init_owner(task.mm, task)
         self._return_to_user()
         if err:
-            raise InvalidScenario(f"fork of {parent.name} failed with {err}")
+            return err
         child = Process(name, task)
         task.mm.owner = name
         if parent.anon is not None:
             r = parent.anon
             child.anon = Region(r.addr, r.npages, list(r.expected), set(r.lazy))
+        # The child shares each file (and what it holds) and its open fd
+        # (copy_files()); dup_mmap() gave the mappings their own file references.
         if parent.shm is not None:
             r = parent.shm
-            # The child shares the file (and what it holds) and its memfd.
             child.shm = Region(r.addr, r.npages, r.expected, r.lazy, get_file(r.file))
-            # XX: kernel/fork.py's dup_mmap() copies no vm_file yet: the file
-            # side of dup_mmap() (get_file(), vma_interval_tree_insert_after()).
-            for pvma, vma in zip(parent.mm.mmap, task.mm.mmap):
-                if pvma.vm_file is not None and vma.vm_file is None:
-                    vma.vm_file = get_file(pvma.vm_file)
-                    vma_interval_tree_insert(vma, pvma.vm_file.f_mapping)
+        for fname, r in parent.files.items():
+            child.files[fname] = Region(r.addr, r.npages, r.expected, r.lazy, get_file(r.file))
         return self._add(child)
 
     def exit(self, proc: Process) -> None:
         """exit(2): the process's memory is torn down before this returns."""
         self._enter(proc)
-        do_exit(0)
+        self._do_exit(proc, 0)
+        self._return_to_user()
+
+    def _do_exit(self, proc: Process, code: int) -> None:
+        """do_exit() of current (``proc``): exit_mm(), then exit_files() closes its memfds."""
+        do_exit(code)
         if proc.shm is not None:
             fput(proc.shm.file)                # exit_files(): the memfd is closed
             proc.shm = None
+        for r in proc.files.values():
+            fput(r.file)
+        proc.files = {}
         proc.alive = False
-        self._return_to_user()
         del self.processes[proc.name]
+
+    def _fault_failed(self, proc: Process, addr: int, ret: int) -> None:
+        """The arch fault handler's error exits for a user fault that returned VM_FAULT_ERROR.
+
+        VM_FAULT_OOM: pagefault_out_of_memory(); the OOM killer picks the
+        faulting task (the model's only candidate) and SIGKILLs it.
+        VM_FAULT_SIGBUS / VM_FAULT_HWPOISON: do_sigbus() -> force_sig_fault(SIGBUS),
+        whose default action kills the process.  Either way the process
+        dies as by a fatal signal: do_exit() tears its mm down now.
+        Context: runs as ``proc``, no locks held.
+        """
+        sig = "SIGKILL" if ret & VM_FAULT_OOM else "SIGSEGV" if ret & VM_FAULT_SIGSEGV \
+            else "SIGBUS"
+        proc.killed_by = sig
+        self._do_exit(proc, SIGNO[sig])
 
     # --- regions -------------------------------------------------------------
     def map(self, proc: Process, npages: int) -> None:
@@ -273,23 +303,65 @@ class World:
             raise InvalidScenario(f"mmap of {npages} pages failed with {addr}")
         proc.anon = Region(addr, npages, [0] * npages)
 
-    def unmap(self, proc: Process, region: str = "anon") -> None:
-        """munmap a region; for shm also close the memfd (the last user frees the file)."""
-        r = proc.shm if region == "shm" else proc.anon
+    def unmap(self, proc: Process, region: str = "anon", file: str | None = None) -> None:
+        """munmap a region; for shm also close the file (the last user frees a memfd).
+
+        ``file``: the mapping of that named shmem file (see :meth:`shm_map`).
+        """
+        if file is not None:
+            r: Region | None = proc.files.get(file)
+        else:
+            r = proc.shm if region == "shm" else proc.anon
         if r is None:
             return
         self._enter(proc)
         vm_munmap(proc.mm, r.addr, r.npages * PAGE_SIZE)
         if r.file is not None:
-            fput(r.file)                       # close(memfd)
+            fput(r.file)                       # close(fd)
         self._return_to_user()
-        if region == "shm":
+        if file is not None:
+            del proc.files[file]
+        elif region == "shm":
             proc.shm = None
         else:
             proc.anon = None
 
-    def shm_map(self, proc: Process, npages: int) -> None:
-        """memfd_create + ftruncate(npages pages) + mmap(MAP_SHARED), replacing an earlier one."""
+    def shm_create(self, proc: Process, name: str, npages: int) -> int:
+        """A named shmem file of ``npages`` pages (open(O_CREAT) on tmpfs + ftruncate + close).
+
+        The file lives on in the file system (the World holds its reference,
+        as the dentry does) until :meth:`shm_unlink`, whoever maps it.
+        Return: 0, or -EEXIST if ``name`` exists.
+        """
+        if name in self.shm_files:
+            return -EEXIST
+        self._enter(proc)
+        f = shmem_file_setup(name, 0)
+        shmem_setattr(file_inode(f), npages * PAGE_SIZE)
+        self._return_to_user()
+        self.shm_files[name] = Region(0, npages, [0] * npages, set(), f)
+        return 0
+
+    def shm_unlink(self, proc: Process, name: str) -> int:
+        """unlink(2) of a named shmem file: the last close of it frees it.  Return: 0 or -ENOENT."""
+        r = self.shm_files.pop(name, None)
+        if r is None:
+            return -ENOENT
+        self._enter(proc)
+        fput(r.file)
+        self._return_to_user()
+        return 0
+
+    def shm_map(self, proc: Process, npages: int, name: str | None = None) -> None:
+        """memfd_create + ftruncate(npages pages) + mmap(MAP_SHARED), replacing an earlier one.
+
+        With ``name``: open the named shmem file (made by :meth:`shm_create`,
+        else now with ``npages`` pages) and mmap(MAP_SHARED) all of it; any
+        process may map it, and all of them see the same pages.
+        """
+        if name is not None:
+            self._shm_map_named(proc, name, npages)
+            return
         if proc.shm is not None:
             self.unmap(proc, "shm")
         self._enter(proc)
@@ -306,9 +378,29 @@ class World:
             raise InvalidScenario(f"mmap of a {npages}-page memfd failed with {addr}")
         proc.shm = Region(addr, npages, [0] * npages, set(), f)
 
-    def punch(self, proc: Process, lo: int, hi: int) -> int:
-        """fallocate(PUNCH_HOLE | KEEP_SIZE) over pages ``[lo, hi)`` of the memfd.  Return: -errno."""
-        r = self._region(proc, "shm")
+    def _shm_map_named(self, proc: Process, name: str, npages: int) -> None:
+        if name not in self.shm_files:
+            self.shm_create(proc, name, npages)
+        shared = self.shm_files[name]
+        if name in proc.files:
+            self.unmap(proc, "shm", name)
+        self._enter(proc)
+        f = get_file(shared.file)                  # open(name, O_RDWR)
+        mm = proc.mm
+        mutex_lock(mm.mmap_lock)
+        addr = do_mmap(mm, shared.npages * PAGE_SIZE, VM_READ | VM_WRITE | VM_SHARED | VM_MAYREAD
+                       | VM_MAYWRITE | VM_MAYSHARE | VM_MAYEXEC | VM_NOHUGEPAGE, f)
+        mutex_unlock(mm.mmap_lock)
+        self._return_to_user()
+        if addr < 0:
+            fput(f)
+            raise InvalidScenario(f"mmap of shmem file {name} failed with {addr}")
+        proc.files[name] = Region(addr, shared.npages, shared.expected, shared.lazy, f)
+
+    def punch(self, proc: Process, lo: int, hi: int, file: str | None = None) -> int:
+        """fallocate(PUNCH_HOLE | KEEP_SIZE) over pages ``[lo, hi)`` of the memfd
+        (``file``: of that named shmem file, mapped or not).  Return: -errno."""
+        r = self.shm_files[file] if file is not None else self._region(proc, "shm")
         hi = min(hi, r.npages)
         if hi <= lo:
             return 0
@@ -321,7 +413,12 @@ class World:
                 r.expected[i] = 0
         return ret
 
-    def _region(self, proc: Process, region: str = "anon") -> Region:
+    def _region(self, proc: Process, region: str = "anon", file: str | None = None) -> Region:
+        if file is not None:
+            r = proc.files.get(file)
+            if r is None:
+                raise InvalidScenario(f"process {proc.name} does not map shmem file {file}")
+            return r
         r = proc.shm if region == "shm" else proc.anon
         if r is None:
             raise InvalidScenario(f"process {proc.name} has no {region} region")
@@ -356,19 +453,21 @@ class World:
             ret = handle_mm_fault(vma, addr, flags)
             mutex_unlock(mm.mmap_lock)
             if ret & VM_FAULT_ERROR:
-                report("crash", f"{proc.name}: fault at {addr:#x} failed with vm_fault_t {ret:#x}")
+                self._fault_failed(proc, addr, ret)
                 return None
         report("hang", f"{proc.name}: the fault at {addr:#x} never resolves")
         return None
 
     def write(self, proc: Process, lo: int, hi: int, zero: bool = False,
-              region: str = "anon", pattern: int | None = None) -> None:
+              region: str = "anon", pattern: int | None = None, file: str | None = None) -> None:
         """Write a new page-unique pattern (or zeros) to pages ``[lo, hi)``."""
-        r = self._region(proc, region)
+        r = self._region(proc, region, file)
         self._enter(proc)
         for i in range(lo, min(hi, r.npages)):
             p = self.access(proc, r.addr + i * PAGE_SIZE, True)
             if p is None:
+                if not proc.alive:
+                    break                      # killed by the fault
                 continue
             token = 0 if zero else next_content_token() if pattern is None \
                 else SAME_PATTERN_TOKEN + pattern
@@ -378,13 +477,15 @@ class World:
         self._return_to_user()
 
     def read(self, proc: Process, lo: int, hi: int, verify: bool = True,
-             region: str = "anon") -> tuple[int, int, int]:
+             region: str = "anon", file: str | None = None) -> tuple[int, int, int]:
         """Read pages ``[lo, hi)``.  Return: (bad pages, lazy-free pages read as zero, lazy-free pages)."""
-        r = self._region(proc, region)
+        r = self._region(proc, region, file)
         self._enter(proc)
         bad = zeroed = lazy = 0
         for i in range(lo, min(hi, r.npages)):
             p = self.access(proc, r.addr + i * PAGE_SIZE, False)
+            if p is None and not proc.alive:
+                break                          # killed by the fault
             if p is None or not verify:
                 continue
             content = 0 if is_zero_page(p) else p.content
@@ -401,8 +502,9 @@ class World:
         return bad, zeroed, lazy
 
     # --- syscalls ------------------------------------------------------------
-    def madvise(self, proc: Process, lo: int, hi: int, advice: str, region: str = "anon") -> int:
-        r = self._region(proc, region)
+    def madvise(self, proc: Process, lo: int, hi: int, advice: str, region: str = "anon",
+                file: str | None = None) -> int:
+        r = self._region(proc, region, file)
         hi = min(hi, r.npages)
         if hi <= lo:
             return 0
@@ -419,13 +521,23 @@ class World:
             r.lazy.update(range(lo, hi))
         return ret
 
-    def add_device(self, path: str, size_bytes: int, kind: str) -> None:
-        register_backing(swap_backing(path, size_bytes, kind))
+    def add_device(self, path: str, size_bytes: int, kind: str, blkdev: bool = True,
+                   discard: bool = False) -> None:
+        """mkswap on a new block device (``blkdev``) or regular swap file at ``path``.
 
-    def swapon(self, proc: Process, path: str, prio: int | None) -> int:
-        flags = 0
+        ``discard``: the device supports discard (blk_queue_discard / the
+        file system's FITRIM), so ``swapon --discard`` can turn it on.
+        """
+        register_backing(swap_backing(path, size_bytes, kind, blkdev=blkdev, discard=discard))
+
+    def swapon(self, proc: Process, path: str, prio: int | None, flags: int = 0) -> int:
+        """swapon(2) of ``path``: ``prio`` (None or < 0: the default) and swap ``flags``
+        (SWAP_FLAG_DISCARD, SWAP_FLAG_DISCARD_ONCE, SWAP_FLAG_DISCARD_PAGES).
+
+        Return: 0 or -errno.
+        """
         if prio is not None and prio >= 0:
-            flags = SWAP_FLAG_PREFER | (prio & SWAP_FLAG_PRIO_MASK)
+            flags |= SWAP_FLAG_PREFER | (prio & SWAP_FLAG_PRIO_MASK)
         self._enter(proc)
         ret = swapfile.sys_swapon(path, flags)
         self._return_to_user()

@@ -279,3 +279,31 @@ def test_scan_counts_match_linux_7_2(swapdev: str) -> None:
     assert got == KSM_SCANS_KERNEL
     assert run["ops"][-3:] == ["ksm_wait 1 -> ok", "ksm_wait 1 -> ok",
                                "write_file /sys/kernel/mm/ksm/run=2 -> 0"]
+
+
+def test_fork_and_exit_enter_and_leave_ksm() -> None:
+    # ksm_fork(): the child of an MMF_VM_MERGEABLE mm is on ksmd's list; the last
+    # mmput() calls __ksm_exit(), which frees a slot without rmap items at once.
+    w = ksm_world()
+    w.write(w.main, 0, 8, pattern=1)
+    w.madvise(w.main, 0, 8, "merge")
+    assert ksm.mm_flags_test_vm_mergeable(w.main.mm)
+    child = w.fork(w.main, "child")
+    assert not isinstance(child, int)
+    assert ksm.mm_flags_test_vm_mergeable(child.mm)
+    assert [s.mm for s in ksm.ksm_mm_head] == [w.main.mm, child.mm]
+    assert all(vma.vm_flags & VM_MERGEABLE for vma in child.mm.mmap)
+    mm = child.mm
+    w.exit(child)
+    assert not ksm.mm_flags_test_vm_mergeable(mm)
+    assert [s.mm for s in ksm.ksm_mm_head] == [w.main.mm]
+    assert w.read(w.main, 0, 8) == (0, 0, 0)
+    assert findings.log.findings == []
+
+
+def test_fork_of_an_unmergeable_mm_stays_out_of_ksm() -> None:
+    w = ksm_world()
+    w.write(w.main, 0, 8)
+    child = w.fork(w.main, "child")
+    assert not isinstance(child, int)
+    assert not ksm.mm_flags_test_vm_mergeable(child.mm) and ksm.ksm_mm_head == []

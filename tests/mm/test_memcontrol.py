@@ -92,3 +92,36 @@ def test_swap_in_is_charged_to_the_slots_cgroup() -> None:
     w.madvise(w.main, 0, 2, "pageout")
     w.read(w.main, 0, 1)
     assert pte_of(w, w.main, 0).page.folio.memcg is mem_cgroup_lookup("oracle")
+
+
+DETERMINISM_SCRIPT = """
+from swaplab.sim.world import World
+from swaplab.include.linux.swapops import swp_entry
+from swaplab.mm.memory import lookup_swap_cgroup_id
+w = World()
+w.add_device("/dev/swap0", 4 << 20, "sync")
+w.swapon(w.main, "/dev/swap0", None)
+w.memcg_enter(w.main, "a/b")
+w.map(w.main, 4)
+w.write(w.main, 0, 4)
+w.madvise(w.main, 0, 4, "pageout")
+print([lookup_swap_cgroup_id(swp_entry(t, o)) for t, o in w.page_states(w.main)[1]])
+"""
+
+
+def test_swap_cgroup_id_is_the_memcg_id_under_any_hash_seed() -> None:
+    # lookup_swap_cgroup_id() (swap_pte_batch() compares it) must not depend on
+    # PYTHONHASHSEED: it is the memcg's id, as mem_cgroup_id() gives it.
+    import os
+    import subprocess
+    import sys
+    outs = set()
+    for seed in ("1", "2", "3"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        outs.add(subprocess.run([sys.executable, "-c", DETERMINISM_SCRIPT], env=env,
+                                capture_output=True, text=True, check=True).stdout)
+    assert len(outs) == 1
+    from swaplab.mm.memcontrol import cgroup_mkdir, mem_cgroup_id
+    from swaplab.sim.world import World
+    World()
+    assert mem_cgroup_id(cgroup_mkdir("x")) == 2 and mem_cgroup_id(None) == 0

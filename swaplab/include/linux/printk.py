@@ -11,6 +11,10 @@ def printk(level: str, text: str) -> None:
     dmesg.append((_findings.step, level, text))
 
 
+def pr_alert(text: str) -> None:
+    printk("alert", text)
+
+
 def pr_err(text: str) -> None:
     printk("err", text)
 
