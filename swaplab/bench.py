@@ -103,14 +103,37 @@ def cycles_checks_off_here(n: int) -> float:
     return _cycle_rate(n)
 
 
-def cycles_checks_off(n: int) -> float:
-    """Run the production build (``python -O``) in a child process."""
+COMPILED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "build", "compiled")
+
+
+def compiled_build() -> str | None:
+    """The mypyc production build (``make compiled``), if it has been built."""
+    if os.path.isdir(os.path.join(COMPILED, "swaplab")):
+        return COMPILED
+    return None
+
+
+def cycles_checks_off(n: int) -> tuple[float, str]:
+    """Run the production build (``python -O``) in a child process.
+
+    The production build is the compiled one (tools/build_compiled.py,
+    ``make compiled``: the same source with ``if __debug__:`` compiled out,
+    mypyc) when it exists, else the source under ``python -O``.
+    Return: (cycles per second, which build ran: "mypyc" or "source").
+    """
     code = ("import json,sys; from swaplab.bench import cycles_checks_off_here; "
-            f"print(json.dumps(cycles_checks_off_here({n})))")
-    out = subprocess.run([sys.executable, "-O", "-c", code], check=True,
+            "import swaplab; "
+            f"print(json.dumps([cycles_checks_off_here({n}), swaplab.__file__]))")
+    build = compiled_build()
+    path = ([build] if build else []) + [p for p in sys.path if p]
+    # Run outside the source tree: `-c` puts the working directory first on sys.path.
+    cwd = build or os.path.dirname(COMPILED)
+    out = subprocess.run([sys.executable, "-O", "-c", code], check=True, cwd=cwd,
                          capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
-    return float(json.loads(out.stdout.strip().splitlines()[-1]))
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(path)))
+    rate, where = json.loads(out.stdout.strip().splitlines()[-1])
+    return float(rate), "mypyc" if build and where.startswith(build) else "source"
 
 
 def memory_and_ratio(size: int, n: int) -> tuple[float, float]:
@@ -136,7 +159,9 @@ def run_bench(quick: bool = False) -> dict[str, Any]:
     n = 3000 if quick else 30000
     big = 4 * GiB if quick else TiB
     result: dict[str, Any] = {}
-    result["cycles_per_s_checks_off"] = round(cycles_checks_off(n))
+    rate, build = cycles_checks_off(n)
+    result["cycles_per_s_checks_off"] = round(rate)
+    result["checks_off_build"] = build
     result["cycles_per_s_checks_on"] = round(cycles_checks_on(n))
     bps, ratio = memory_and_ratio(big, n)
     result["bytes_per_slot_1tib" if not quick else "bytes_per_slot_4gib"] = round(bps, 3)

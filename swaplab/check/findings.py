@@ -25,7 +25,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from types import CodeType, FrameType
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Final, TypeVar
 
 from swaplab.errors import ModelBug
 
@@ -78,7 +78,7 @@ class FindingLog:
         self.warned_once.clear()
 
 
-log = FindingLog()
+log: Final = FindingLog()
 
 # Code objects that a finding never names: the harness and inline helpers.
 _skip_code: set[CodeType] = set()
@@ -92,7 +92,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def __always_inline(fn: F) -> F:
     """Mark a helper that the kernel inlines: findings name its caller instead."""
-    _skip_code.add(fn.__code__)
+    code = getattr(fn, "__code__", None)    # None if compiled (mypyc): no frames to skip
+    if code is not None:
+        _skip_code.add(code)
     return fn
 
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import random
 import struct
-from typing import Any, Callable
+from typing import Any, Callable, Final
+
+from mypy_extensions import mypyc_attr
 
 from swaplab.errors import InvalidScenario
 from swaplab.kconfig import PAGE_SIZE
@@ -141,7 +143,7 @@ class fault_attr:
         return False
 
 
-faults: dict[str, fault_attr] = {name: fault_attr(name) for name in FAULTS}
+faults: Final[dict[str, fault_attr]] = {name: fault_attr(name) for name in FAULTS}
 
 
 def inject_fault(name: str, times: int = 1, probability: float = 0.0) -> None:
@@ -168,9 +170,9 @@ def seed_prandom(seed: int) -> None:
 
 
 # gfp_t
-GFP_KERNEL = 0x1
-GFP_ATOMIC = 0x2
-GFP_NOWAIT = 0x4
+GFP_KERNEL: Final = 0x1
+GFP_ATOMIC: Final = 0x2
+GFP_NOWAIT: Final = 0x4
 
 
 def alloc_page(gfp: int) -> bytearray | None:
@@ -199,6 +201,7 @@ def flush_scheduled_work() -> int:
     return n
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)     # mm/memcontrol.py extends it
 class mem_cgroup:
     """struct mem_cgroup, reduced to its swap counter and ``memory.swap.max``."""
 

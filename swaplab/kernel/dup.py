@@ -13,7 +13,7 @@ the rmap target (``anon_vma`` for anon, ``mapping`` + ``index`` for shmem).
 
 from __future__ import annotations
 
-from typing import Any, Generic, Iterator, TypeVar
+from typing import Any, ClassVar, Generic, Iterator, TypeVar
 
 from swaplab.kernel.locking import _acquire, _release, lock_class_key, lock_t, spin_trylock
 
@@ -52,7 +52,7 @@ class folio:
                  "swap", "_refcount", "total_mapcount", "anon_vma", "mapping",
                  "index", "memcg", "freed", "stable_node")
 
-    _next_id = [0]
+    _next_id: ClassVar[list[int]] = [0]
 
     def __init__(self, order: int = 0) -> None:
         folio._next_id[0] += 1

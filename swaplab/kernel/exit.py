@@ -6,7 +6,14 @@ from swaplab.kernel.locking import get_current
 
 
 def exit_mm() -> None:
-    """Detach current from its mm and drop that user (the last one tears it down)."""
+    """Detach current from its mm and drop that user (the last one tears it down).
+
+    The kernel clears ``current->mm`` under mmap_lock (read) and task_lock()
+    and hands the mm to lazy TLB; the model only clears the pointer.
+    Context: process context, current is the exiting task; no locks held,
+    may sleep.
+    Return: nothing.
+    """
     tsk = get_current()
     mm = tsk.mm
     if mm is None:
@@ -16,7 +23,11 @@ def exit_mm() -> None:
 
 
 def do_exit(code: int) -> None:
-    """The memory side of exit(2).  Context: current is the exiting task."""
+    """The memory side of exit(2): do_exit() as far as exit_mm().
+
+    Context: process context, current is the exiting task; no locks held.
+    Return: nothing (the kernel's never returns).
+    """
     exit_mm()
 
 

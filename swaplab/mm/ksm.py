@@ -138,6 +138,7 @@ from swaplab.kernel.dup import (
 from swaplab.kernel.locking import (
     cond_resched,
     get_current,
+    lockdep_assert_held,
     mutex,
     mutex_lock,
     mutex_unlock,
@@ -336,12 +337,20 @@ def reset_ksm() -> None:
 # Small helpers.
 
 def ksm_test_exit(mm: mm_struct) -> bool:
-    """The mm is exiting (no users): ksmd must not touch its page tables."""
+    """The mm is exiting (no users left): ksmd must not touch its page tables.
+
+    Context: any.
+    Return: True if ``mm_users`` is 0.
+    """
     return mm.mm_users == 0
 
 
 def folio_stable_node(folio: folio) -> ksm_stable_node | None:
-    """The stable node of a KSM folio (None: not KSM, or KSM without a node)."""
+    """The stable node of a KSM folio (None: not KSM, or KSM without a node).
+
+    Context: any (the node is stable while the folio is locked).
+    Return: the stable node, or None.
+    """
     return folio.stable_node if folio_test_ksm(folio) else None
 
 
@@ -349,6 +358,10 @@ def folio_set_stable_node(folio: folio, stable_node: ksm_stable_node | None) -> 
     """Make ``folio`` a KSM folio of ``stable_node`` (``folio->mapping`` = node | KSM).
 
     The anon_vma the mapping held is gone: rmap goes through the stable node.
+    ``stable_node`` None makes a KSM folio without a node (before
+    stable_tree_insert(), or after remove_stable_node()).
+    Context: the folio is locked.
+    Return: nothing.
     """
     if __debug__:
         VM_WARN_ON_FOLIO(folio_test_anon(folio) and folio.pages[0].anon_exclusive, folio,
@@ -368,26 +381,49 @@ def _set_linear_page_index(rmap_item: ksm_rmap_item, index: int) -> None:
 
 
 def calc_checksum(p: page) -> int:
-    """xxhash of the page: the model's checksum is the content token."""
+    """The checksum of the page (xxhash in the kernel; the content token here).
+
+    Context: any (the caller holds a reference on the page's folio).
+    Return: the checksum.
+    """
     return p.content
 
 
 def memcmp_pages(p1: page, p2: page) -> int:
-    """Compare two pages' contents: <0, 0, >0 (content tokens stand for the bytes)."""
+    """Compare two pages' contents (content tokens stand for the bytes).
+
+    Context: any (the caller holds references on both folios).
+    Return: <0, 0 or >0, as memcmp().
+    """
     return (p1.content > p2.content) - (p1.content < p2.content)
 
 
 def pages_identical(p1: page, p2: page) -> bool:
+    """Do ``p1`` and ``p2`` hold the same bytes?
+
+    Context: any (the caller holds references on both folios).
+    Return: True if they do.
+    """
     return memcmp_pages(p1, p2) == 0
 
 
 def vma_ksm_compatible(vma: vm_area_struct) -> bool:
-    """ksm_compatible(): private, non-hugetlb anonymous memory only."""
+    """Can KSM merge in ``vma``: private, non-hugetlb anonymous memory only?
+
+    The model's VMAs carry none of the other flags the kernel's rejects
+    (VM_PFNMAP, VM_IO, VM_MIXEDMAP, VM_DONTEXPAND, ...).
+    Context: mmap_lock held.
+    Return: True if it can.
+    """
     return not vma.vm_flags & (VM_SHARED | VM_MAYSHARE | VM_HUGETLB)
 
 
 def find_mergeable_vma(mm: mm_struct, addr: int) -> vm_area_struct | None:
-    """The VM_MERGEABLE VMA with an anon_vma at ``addr``.  Context: mmap_lock held."""
+    """The VM_MERGEABLE VMA with an anon_vma at ``addr``.
+
+    Context: mmap_lock held.
+    Return: the VMA, or None (the mm is exiting, or no such VMA).
+    """
     if ksm_test_exit(mm):
         return None
     vma = vma_lookup(mm, addr)
@@ -397,7 +433,13 @@ def find_mergeable_vma(mm: mm_struct, addr: int) -> vm_area_struct | None:
 
 
 def page_address_in_vma(folio: folio, p: page, vma: vm_area_struct) -> int:
-    """mm/rmap.c: the address of ``p`` in ``vma``, or -EFAULT (KSM folios have none)."""
+    """mm/rmap.c: the user address of page ``p`` of ``folio`` in ``vma``.
+
+    Context: the caller holds a reference on the folio and a lock that keeps
+    the VMA from changing (mmap_lock, or i_mmap_rwsem / the anon_vma lock).
+    Return: the address, or -EFAULT when the folio's anon_vma is not the
+    VMA's (a KSM folio has none) or the page lies outside the VMA.
+    """
     if folio_test_anon(folio):
         av = folio_anon_vma(folio)
         if vma.anon_vma is None or av is None or vma.anon_vma.root is not av.root:
@@ -413,6 +455,8 @@ def ksm_get_folio(stable_node: ksm_stable_node, flags: int) -> Any:
 
     A folio that was freed, or no longer names the node, makes the node
     stale: it is removed from the stable tree (and its items' counts).
+    Context: ksmd or the ``run`` writer (ksm_thread_mutex held); may sleep
+    for KSM_GET_FOLIO_LOCK.
     Return: the folio (locked for LOCK/TRYLOCK), None (stale), or
     EBUSY_FOLIO when TRYLOCK could not lock it.
     """
@@ -431,7 +475,11 @@ def ksm_get_folio(stable_node: ksm_stable_node, flags: int) -> Any:
 
 
 def remove_node_from_stable_tree(stable_node: ksm_stable_node) -> None:
-    """Drop a stable node and unlink every rmap item from it (counts follow)."""
+    """Drop a stable node and unlink every rmap item from it (counts follow).
+
+    Context: ksm_thread_mutex held (ksmd or ``run`` 2).
+    Return: nothing.
+    """
     global ksm_pages_sharing, ksm_pages_shared
     items = stable_node.hlist
     for i, rmap_item in enumerate(items):
@@ -452,7 +500,12 @@ def remove_node_from_stable_tree(stable_node: ksm_stable_node) -> None:
 
 
 def remove_rmap_item_from_tree(rmap_item: ksm_rmap_item) -> None:
-    """Take an rmap item out of the stable or unstable tree it is in."""
+    """Take an rmap item out of the stable or unstable tree it is in.
+
+    Context: ksm_thread_mutex held (ksmd or ``run`` 2); may sleep (locks the
+    KSM folio of a stable item).
+    Return: nothing.
+    """
     global ksm_pages_sharing, ksm_pages_shared, ksm_pages_unshared
     if rmap_item.address & STABLE_FLAG:
         stable_node = rmap_item.head
@@ -486,12 +539,21 @@ def remove_rmap_item_from_tree(rmap_item: ksm_rmap_item) -> None:
 
 
 def free_rmap_item(rmap_item: ksm_rmap_item) -> None:
+    """Free an rmap item (the model only counts it in ``ksm_rmap_items``).
+
+    Context: ksm_thread_mutex held; the item is in no tree any more.
+    Return: nothing.
+    """
     global ksm_rmap_items
     ksm_rmap_items -= 1
 
 
 def remove_trailing_rmap_items(mm_slot: ksm_mm_slot, idx: int) -> None:
-    """Free every rmap item of ``mm_slot`` from index ``idx`` on."""
+    """Free every rmap item of ``mm_slot`` from index ``idx`` on.
+
+    Context: ksm_thread_mutex held, and the slot's mm's mmap_lock.
+    Return: nothing.
+    """
     while len(mm_slot.rmap_list) > idx:
         rmap_item = mm_slot.rmap_list.pop(idx)
         remove_rmap_item_from_tree(rmap_item)
@@ -499,7 +561,12 @@ def remove_trailing_rmap_items(mm_slot: ksm_mm_slot, idx: int) -> None:
 
 
 def advance_scan_mm_slot(mm_slot: ksm_mm_slot | None) -> ksm_mm_slot | None:
-    """Move the cursor to the slot after ``mm_slot`` (None: the head).  Context: ksm_mmlist_lock."""
+    """Move the cursor to the slot after ``mm_slot`` (None: the first slot).
+
+    The kernel does this inline (``list_entry(mm_slot->slot.mm_node.next)``).
+    Context: ksm_mmlist_lock held.
+    Return: the new cursor slot, or None back at the head of the list.
+    """
     if mm_slot is None:
         nxt = ksm_mm_head[0] if ksm_mm_head else None
     else:
@@ -545,11 +612,15 @@ def _break_ksm_walk(vma: vm_area_struct, addr: int, end: int) -> int | None:
 
 
 def break_ksm(vma: vm_area_struct, addr: int, end: int, lock_vma: bool) -> int:
-    """Replace every KSM mapping in [addr, end) by a private copy (an unsharing fault).
+    """Replace every KSM mapping in ``[addr, end)`` by a private copy (an unsharing fault).
 
-    Context: mmap_lock held.
-    Return: 0, or -ENOMEM if a copy could not be made.
+    Only a KSM folio in a VM_MERGEABLE VMA is touched; ``lock_vma`` is the
+    kernel's choice of walk (it write-locks the VMA, for ksm_madvise()).
+    Context: mmap_lock held (for write with ``lock_vma``); may sleep.
+    Return: 0, or -ENOMEM when a copy could not be made (VM_FAULT_OOM).
     """
+    if __debug__:
+        lockdep_assert_held(vma.vm_mm.mmap_lock)   # the page walk: mmap_assert_locked()
     ret = 0
     while True:
         cond_resched()
@@ -564,7 +635,11 @@ def break_ksm(vma: vm_area_struct, addr: int, end: int, lock_vma: bool) -> int:
 
 
 def break_cow(rmap_item: ksm_rmap_item) -> None:
-    """Undo a merge whose rmap item never reached the stable tree."""
+    """Undo a merge whose rmap item never reached the stable tree.
+
+    Context: ksmd (ksm_thread_mutex held); takes the item's mm's mmap_lock.
+    Return: nothing.
+    """
     mm = rmap_item.mm
     addr = rmap_item.address & PAGE_MASK
     rmap_item.anon_vma = None                   # put_anon_vma()
@@ -577,7 +652,12 @@ def break_cow(rmap_item: ksm_rmap_item) -> None:
 
 
 def get_mergeable_page(rmap_item: ksm_rmap_item) -> page | None:
-    """The anon page mapped at the item's address now, with a folio reference, or None."""
+    """The anon page mapped at the item's address now, with a folio reference.
+
+    Context: ksmd (ksm_thread_mutex held); takes the item's mm's mmap_lock
+    and the PTL.
+    Return: the page, or None (no mergeable VMA, no present anon page).
+    """
     mm = rmap_item.mm
     addr = rmap_item.address & PAGE_MASK
     p = None
@@ -688,6 +768,8 @@ def replace_page(vma: vm_area_struct, p: page, kpage: page, orig_pte: pte_t) -> 
 def try_to_merge_one_page(vma: vm_area_struct, p: page, kpage: page | None) -> int:
     """Merge ``p`` into the KSM page ``kpage``, or (``kpage`` None) make ``p`` a KSM page.
 
+    Context: ksmd; mmap_lock of ``vma``'s mm held; ``p``'s folio is not locked
+    (it is trylocked here).
     Return: 0 if merged, -EFAULT otherwise.
     """
     f = p.folio
@@ -720,13 +802,18 @@ def try_to_merge_one_page(vma: vm_area_struct, p: page, kpage: page | None) -> i
 
 
 def try_to_merge_with_zero_page(rmap_item: ksm_rmap_item, p: page) -> int:
-    """``use_zero_pages`` is off (the default): never merges.  Return: -EFAULT."""
+    """Merge with the zero page: ``use_zero_pages`` is off (the default), so never.
+
+    Context: ksmd.
+    Return: -EFAULT.
+    """
     return -EFAULT
 
 
 def try_to_merge_with_ksm_page(rmap_item: ksm_rmap_item, p: page, kpage: page | None) -> int:
     """Merge the page of ``rmap_item`` into ``kpage`` (or make it one); record its rmap.
 
+    Context: ksmd (ksm_thread_mutex held); takes the item's mm's mmap_lock.
     Return: 0 if merged, -EFAULT otherwise.
     """
     mm = rmap_item.mm
@@ -747,7 +834,12 @@ def try_to_merge_with_ksm_page(rmap_item: ksm_rmap_item, p: page, kpage: page | 
 
 def try_to_merge_two_pages(rmap_item: ksm_rmap_item, p: page, tree_rmap_item: ksm_rmap_item,
                            tree_page: page) -> folio | None:
-    """Make ``p`` a KSM page and merge ``tree_page`` into it.  Return: the KSM folio or None."""
+    """Make ``p`` a KSM page and merge ``tree_page`` into it.
+
+    If the second merge fails, the first is undone (break_cow()).
+    Context: ksmd (ksm_thread_mutex held); no mmap_lock held.
+    Return: the KSM folio (``p``'s), or None.
+    """
     err = try_to_merge_with_ksm_page(rmap_item, p, None)
     if not err:
         err = try_to_merge_with_ksm_page(tree_rmap_item, tree_page, p)
@@ -758,12 +850,19 @@ def try_to_merge_two_pages(rmap_item: ksm_rmap_item, p: page, tree_rmap_item: ks
 
 
 def is_page_sharing_candidate(stable_node: ksm_stable_node) -> bool:
+    """Can ``stable_node``'s KSM folio take one more mapping (mapped, below ``max_page_sharing``)?
+
+    Context: ksm_thread_mutex held.
+    Return: True if it can.
+    """
     return bool(stable_node.rmap_hlist_len) and stable_node.rmap_hlist_len < ksm_max_page_sharing
 
 
 def stable_tree_search(p: page) -> Any:
     """A KSM folio with the contents of ``p`` that can take one more mapping.
 
+    Context: ksmd (ksm_thread_mutex held); a reference on ``p``'s folio; no
+    folio locked (a tree folio is trylocked here).
     Return: the folio (with a reference), None, or EBUSY_FOLIO.
     """
     f = p.folio
@@ -795,7 +894,11 @@ def stable_tree_search(p: page) -> Any:
 
 
 def stable_tree_insert(kfolio: folio) -> ksm_stable_node:
-    """Insert a node for the new KSM folio ``kfolio``.  Context: ``kfolio`` locked."""
+    """Insert a node for the new KSM folio ``kfolio``.
+
+    Context: ksm_thread_mutex held; ``kfolio`` is locked.
+    Return: the new node (the kernel's returns NULL when it cannot allocate).
+    """
     stable_node_dup = ksm_stable_node(kfolio)
     root_stable_tree.append(stable_node_dup)
     folio_set_stable_node(kfolio, stable_node_dup)
@@ -806,6 +909,7 @@ def unstable_tree_search_insert(rmap_item: ksm_rmap_item, p: page,
                                 tree_pagep: list[page]) -> ksm_rmap_item | None:
     """An unstable-tree item whose page equals ``p``, else insert ``rmap_item``.
 
+    Context: ksmd (ksm_thread_mutex held); takes each tree item's mm's mmap_lock.
     Return: the tree item (its page, with a reference, in ``tree_pagep``), or None.
     """
     global ksm_pages_unshared
@@ -836,6 +940,8 @@ def stable_tree_append(rmap_item: ksm_rmap_item, stable_node: ksm_stable_node,
 
     The first item of a node counts in ``ksm_pages_shared``, every further
     one in ``ksm_pages_sharing``.
+    Context: ksm_thread_mutex held; the KSM folio is locked.
+    Return: nothing.
     """
     global ksm_pages_sharing, ksm_pages_shared
     VM_BUG_ON(stable_node.rmap_hlist_len < 0, "stable_tree_append: rmap_hlist_len")  # BUG_ON
@@ -857,7 +963,9 @@ def cmp_and_merge_page(p: page, rmap_item: ksm_rmap_item) -> None:
     """Merge ``p`` into the stable tree, or find it a twin in the unstable tree.
 
     See the module notes for the order of the steps.
-    Context: ksmd; a reference on ``p``'s folio; no locks held.
+    Context: ksmd (ksm_thread_mutex held); a reference on ``p``'s folio; no
+    other locks held.
+    Return: nothing.
     """
     f = p.folio
     max_page_sharing_bypass = False
@@ -918,7 +1026,9 @@ def cmp_and_merge_page(p: page, rmap_item: ksm_rmap_item) -> None:
 def get_next_rmap_item(mm_slot: ksm_mm_slot, addr: int) -> ksm_rmap_item:
     """The item for ``addr`` at the cursor, freeing items of addresses passed by.
 
-    Context: ksm_scan.rmap_list indexes ``mm_slot.rmap_list``.
+    ``ksm_scan.rmap_list`` indexes ``mm_slot.rmap_list``.
+    Context: ksmd (ksm_thread_mutex held); the slot's mm's mmap_lock held.
+    Return: the item found, or a new one inserted at the cursor.
     """
     global ksm_rmap_items
     rmap_list = mm_slot.rmap_list
@@ -939,7 +1049,11 @@ def get_next_rmap_item(mm_slot: ksm_mm_slot, addr: int) -> ksm_rmap_item:
 
 
 def skip_age(age: int) -> int:
-    """How many scans to skip a page that has not merged for ``age`` scans."""
+    """How many scans to skip a page that has not merged for ``age`` scans.
+
+    Context: any.
+    Return: 1, 2, 4 or 8.
+    """
     if age <= 3:
         return 1
     if age <= 5:
@@ -950,7 +1064,12 @@ def skip_age(age: int) -> int:
 
 
 def should_skip_rmap_item(f: folio, rmap_item: ksm_rmap_item) -> bool:
-    """Smart scan: skip pages that repeatedly failed to merge (after 3 scans)."""
+    """Smart scan: skip pages that repeatedly failed to merge (after 3 scans).
+
+    A skipped item leaves the tree it was in.
+    Context: ksmd (ksm_thread_mutex held); the item's mm's mmap_lock held.
+    Return: True if the page is skipped this scan.
+    """
     global ksm_pages_skipped
     if not ksm_smart_scan:
         return False
@@ -973,7 +1092,13 @@ def should_skip_rmap_item(f: folio, rmap_item: ksm_rmap_item) -> bool:
 
 
 def ksm_next_page(vma: vm_area_struct, addr: int, end: int) -> tuple[folio, page, int] | None:
-    """ksm_next_page_pmd_entry(): the next present anon page in [addr, end), with a reference."""
+    """The next present anon page in ``[addr, end)``: the page walk with ksm_next_page_pmd_entry().
+
+    Context: mmap_lock held (the page walk asserts it); takes the PTL.
+    Return: (folio, page, address) with a folio reference, or None.
+    """
+    if __debug__:
+        lockdep_assert_held(vma.vm_mm.mmap_lock)   # the page walk: mmap_assert_locked()
     mm = vma.vm_mm
     if ksm_test_exit(mm):
         return None
@@ -1005,6 +1130,8 @@ def scan_get_next_rmap_item() -> tuple[ksm_rmap_item | None, page | None]:
 
     The start of a full scan empties the unstable tree; the end of one
     (back at the head) bumps ``seqnr`` (``full_scans``) and returns None.
+    Context: ksmd (ksm_thread_mutex held), no other locks held; takes each
+    mm's mmap_lock and ksm_mmlist_lock.
     Return: (rmap item, page with a folio reference) or (None, None).
     """
     if not ksm_mm_head:
@@ -1085,6 +1212,7 @@ def ksm_do_scan(scan_npages: int) -> None:
     """The ksm scanner's main worker: look at up to ``scan_npages`` pages.
 
     Context: ksmd, ksm_thread_mutex held.
+    Return: nothing.
     """
     global ksm_pages_scanned
     while scan_npages:
@@ -1099,13 +1227,20 @@ def ksm_do_scan(scan_npages: int) -> None:
 
 
 def ksmd_should_run() -> bool:
+    """Is there merging work for ksmd (``run`` 1 and an mm registered)?
+
+    Context: any.
+    Return: True if there is.
+    """
     return bool(ksm_run & KSM_RUN_MERGE) and bool(ksm_mm_head)
 
 
 def ksm_scan_thread() -> None:
-    """One turn of ksmd's loop: a batch if there is work, then wait for the next wake-up.
+    """One turn of ksmd's loop (ksm_scan_thread()): a batch if there is work, then wait for a wake-up.
 
-    Context: runs as the ksmd task (see ksmd_run_pending()).
+    Context: runs as the ksmd task (see ksmd_run_pending()), no locks held;
+    takes ksm_thread_mutex.
+    Return: nothing.
     """
     mutex_lock(ksm_thread_mutex)
     if ksmd_should_run():
@@ -1120,13 +1255,21 @@ def ksm_scan_thread() -> None:
 
 
 def wake_up_ksm_thread_wait() -> None:
-    """wake_up_interruptible(&ksm_thread_wait): ksmd waits there only when idle."""
+    """wake_up_interruptible(&ksm_thread_wait): ksmd waits there only when idle.
+
+    Context: any.
+    Return: nothing.
+    """
     if ksmd.waiting_on == "ksm_thread_wait" and ksmd_should_run():
         ksmd.woken = True
 
 
 def wake_up_ksm_iter_wait() -> None:
-    """wake_up_interruptible(&ksm_iter_wait): ends a sleep only if sleep_millisecs changed."""
+    """wake_up_interruptible(&ksm_iter_wait): ends a sleep only if ``sleep_millisecs`` changed.
+
+    Context: any.
+    Return: nothing.
+    """
     if ksmd.waiting_on == "ksm_iter_wait" and ksmd.sleep_ms != ksm_thread_sleep_millisecs:
         ksmd.woken = True
 
@@ -1135,7 +1278,9 @@ def ksmd_run_pending(max_batches: int = 1000) -> int:
     """Harness: ksmd runs what its wake-ups asked for, one batch per wake-up.
 
     Called when the model returns to user space (the 1-CPU guest runs ksmd
-    while the scenario process waits).  Return: the batches run.
+    while the scenario process waits).
+    Context: harness, between operations; no locks held.
+    Return: the batches run.
     """
     n = 0
     while ksmd.woken and n < max_batches:
@@ -1153,6 +1298,7 @@ def ksmd_run_pending(max_batches: int = 1000) -> int:
 def ksmd_timer(ms: int, max_batches: int = 100) -> int:
     """Harness: ``ms`` milliseconds pass; ksmd's sleeps between batches time out.
 
+    Context: harness, between operations; no locks held.
     Return: the batches run (at most ``max_batches``).
     """
     n = 0
@@ -1171,7 +1317,12 @@ def ksmd_timer(ms: int, max_batches: int = 100) -> int:
 # madvise, mm enter/exit.
 
 def __ksm_enter(mm: mm_struct) -> int:
-    """Register ``mm`` with KSM (its first VM_MERGEABLE area).  Return: 0."""
+    """Register ``mm`` with KSM (its first VM_MERGEABLE area, or a fork of a KSM mm).
+
+    Context: the mm's mmap_lock held (madvise, or fork's dup_mmap()); takes
+    ksm_mmlist_lock.
+    Return: 0 (the kernel's -ENOMEM when the mm slot cannot be allocated).
+    """
     mm_slot = ksm_mm_slot(mm)
     spin_lock(ksm_mmlist_lock)
     needs_wakeup = not ksm_mm_head
@@ -1189,12 +1340,22 @@ def __ksm_enter(mm: mm_struct) -> int:
 
 
 def mm_flags_test_vm_mergeable(mm: mm_struct) -> bool:
-    """test_bit(MMF_VM_MERGEABLE, &mm->flags): ``mm`` is registered with KSM."""
+    """test_bit(MMF_VM_MERGEABLE, &mm->flags): ``mm`` is registered with KSM.
+
+    Context: any.
+    Return: True if it is.
+    """
     return mm.id in mm_slots_hash
 
 
 def __ksm_exit(mm: mm_struct) -> None:
-    """The process is exiting: free its slot at once if that is easy, else leave it to ksmd."""
+    """The process is exiting: free its slot at once if that is easy, else leave it to ksmd.
+
+    When ksmd may be using the mm, the mmap_lock is taken and released to
+    wait for it.
+    Context: __mmput() (``mm_users`` 0); takes ksm_mmlist_lock, may sleep.
+    Return: nothing.
+    """
     spin_lock(ksm_mmlist_lock)
     mm_slot = mm_slots_hash.get(mm.id)
     easy_to_free = False
@@ -1251,8 +1412,9 @@ def ksm_madvise(vma: vm_area_struct, start: int, end: int, advice: int,
 # run = 2.
 
 def remove_stable_node(stable_node: ksm_stable_node) -> int:
-    """Drop a node whose KSM folio is not mapped (it stays KSM, without a node).
+    """Drop a node whose KSM folio is not mapped (the folio stays KSM, without a node).
 
+    Context: ksm_thread_mutex held (``run`` 2); may sleep (locks the folio).
     Return: 0, or -EBUSY while the folio is still mapped.
     """
     f = ksm_get_folio(stable_node, KSM_GET_FOLIO_LOCK)
@@ -1269,6 +1431,11 @@ def remove_stable_node(stable_node: ksm_stable_node) -> int:
 
 
 def remove_all_stable_nodes() -> int:
+    """Drop every stable node whose KSM folio is no longer mapped.
+
+    Context: ksm_thread_mutex held (``run`` 2); may sleep.
+    Return: 0, or -EBUSY when some node's folio is still mapped.
+    """
     err = 0
     for stable_node in list(root_stable_tree):  # noqa: PERF101 -- stale nodes leave it
         if stable_node in root_stable_tree and remove_stable_node(stable_node):
@@ -1319,6 +1486,7 @@ def unmerge_and_remove_all_rmap_items() -> int:
 # /sys/kernel/mm/ksm/.
 
 def _kstrtouint(buf: str) -> int | None:
+    """kstrtouint(): ``buf`` as an unsigned int, or None (the kernel's -EINVAL / -ERANGE)."""
     s = buf.strip()
     if not s.isdigit():
         return None
@@ -1327,7 +1495,13 @@ def _kstrtouint(buf: str) -> int | None:
 
 
 def run_store(buf: str) -> int:
-    """``run``: 0 stop, 1 merge (wakes ksmd), 2 unmerge everything.  Return: 0 or -errno."""
+    """A write to ``run``: 0 stop, 1 merge (wakes ksmd), 2 unmerge everything.
+
+    Context: process context (the sysfs writer), no locks held; takes
+    ksm_thread_mutex.
+    Return: 0 (the kernel's write returns the byte count), -EINVAL for a bad
+    value, or the error of unmerge_and_remove_all_rmap_items() (-ENOMEM).
+    """
     global ksm_run
     flags = _kstrtouint(buf)
     if flags is None or flags > KSM_RUN_UNMERGE:
@@ -1347,6 +1521,12 @@ def run_store(buf: str) -> int:
 
 
 def pages_to_scan_store(buf: str) -> int:
+    """A write to ``pages_to_scan``: the batch ksmd scans per wake-up.
+
+    Context: process context (the sysfs writer).
+    Return: 0 (the kernel's write returns the byte count), or -EINVAL for a
+    value that is not an unsigned int.
+    """
     global ksm_thread_pages_to_scan
     nr_pages = _kstrtouint(buf)
     if nr_pages is None:
@@ -1356,7 +1536,12 @@ def pages_to_scan_store(buf: str) -> int:
 
 
 def sleep_millisecs_store(buf: str) -> int:
-    """``sleep_millisecs``: a new value wakes ksmd from its sleep between batches."""
+    """A write to ``sleep_millisecs``: a new value wakes ksmd from its sleep between batches.
+
+    Context: process context (the sysfs writer).
+    Return: 0 (the kernel's write returns the byte count), or -EINVAL for a
+    value that is not an unsigned int.
+    """
     global ksm_thread_sleep_millisecs
     msecs = _kstrtouint(buf)
     if msecs is None:
@@ -1367,7 +1552,11 @@ def sleep_millisecs_store(buf: str) -> int:
 
 
 def ksm_sysfs_store(name: str, buf: str) -> int | None:
-    """A write to ``/sys/kernel/mm/ksm/<name>``.  Return: 0, -errno, or None (not modeled)."""
+    """Harness: a write to ``/sys/kernel/mm/ksm/<name>``, dispatched to its ``*_store()``.
+
+    Context: process context (the sysfs writer).
+    Return: 0, -errno, or None for a file the model does not have.
+    """
     if name == "run":
         return run_store(buf)
     if name == "pages_to_scan":
@@ -1378,7 +1567,11 @@ def ksm_sysfs_store(name: str, buf: str) -> int | None:
 
 
 def ksm_sysfs_show(name: str) -> int | None:
-    """A read of ``/sys/kernel/mm/ksm/<name>``: the value, or None (not modeled)."""
+    """Harness: a read of ``/sys/kernel/mm/ksm/<name>``, as its ``*_show()`` prints it.
+
+    Context: process context (the sysfs reader).
+    Return: the value, or None for a file the model does not have.
+    """
     values = {"run": ksm_run, "pages_to_scan": ksm_thread_pages_to_scan,
               "sleep_millisecs": ksm_thread_sleep_millisecs, "pages_shared": ksm_pages_shared,
               "pages_sharing": ksm_pages_sharing, "pages_unshared": ksm_pages_unshared,
@@ -1442,6 +1635,7 @@ def rmap_walk_ksm(folio: folio, rmap_one: Callable[[folio, vm_area_struct, int, 
     forked from it since ksmd passed.  Stops when ``rmap_one`` returns
     False or ``done(folio)`` is true.
     Context: the folio is locked.
+    Return: nothing.
     """
     if __debug__:
         VM_BUG_ON_FOLIO(not folio_test_ksm(folio), folio, "rmap_walk_ksm: not a KSM folio")

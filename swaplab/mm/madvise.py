@@ -64,6 +64,7 @@ EINVAL = 22
 
 
 def _pmd_ranges(start: int, end: int) -> list[tuple[int, int]]:
+    """Split ``[start, end)`` at PMD boundaries, as the page walk calls its pmd_entry."""
     out = []
     while start < end:
         nxt = min((start + PMD_SIZE) & ~(PMD_SIZE - 1), end)
@@ -76,8 +77,11 @@ def madvise_cold_or_pageout_pte_range(vma: vm_area_struct, addr: int, end: int,
                                       pageout: bool) -> None:
     """Deactivate or reclaim the folios mapped in ``[addr, end)`` (one page of ptes).
 
-    Context: mmap_lock held (read); takes the page-table lock.
+    Context: mmap_lock held for read (the page walk asserts it); takes the PTL.
+    Return: nothing (the kernel's pmd_entry returns 0).
     """
+    if __debug__:
+        lockdep_assert_held(vma.vm_mm.mmap_lock)   # the page walk: mmap_assert_locked()
     mm = vma.vm_mm
     folio_list: list[folio] = []
     pmd = pmd_off(mm, addr)
@@ -91,7 +95,9 @@ def madvise_cold_or_pageout_pte_range(vma: vm_area_struct, addr: int, end: int,
         if not pte_none(ptent) and pte_present(ptent):
             f = vm_normal_folio(vma, addr, ptent)
             # Do not interfere with other mappings of this folio.
-            if f is not None and f.total_mapcount == 1:
+            # A large folio is this process's alone when every page is mapped once.
+            # XX: one only partly inside the range is not split (the kernel splits it).
+            if f is not None and f.total_mapcount == 1 << f.order:
                 if pte_young(ptent):
                     set_pte_at(mm, addr, pte, pte_mkold(ptent))
                 if pageout:
@@ -110,7 +116,9 @@ def madvise_cold_or_pageout_pte_range(vma: vm_area_struct, addr: int, end: int,
 def madvise_free_pte_range(vma: vm_area_struct, addr: int, end: int) -> None:
     """MADV_FREE of ``[addr, end)`` (one page of ptes).
 
-    Context: mmap_lock held (read); takes the page-table lock.
+    Context: mmap_lock held for read (a kernel that runs MADV_FREE under the
+    per-VMA lock holds that instead); takes the PTL.
+    Return: nothing (the kernel's pmd_entry returns 0).
     """
     mm = vma.vm_mm
     nr_swap = 0
@@ -167,7 +175,14 @@ def _free_one(f: folio, vma: vm_area_struct, addr: int, pte: object, ptent: obje
 
 
 def folio_mark_lazyfree(f: folio) -> None:
-    """mm/swap.c: an anon, swap-backed folio outside the swap cache becomes lazy-free."""
+    """mm/swap.c: make an anon, swap-backed folio lazy-free, to be discarded rather than swapped.
+
+    The kernel batches the folio per CPU (lru_lazyfree) and moves it to the
+    inactive file LRU clearing PG_swapbacked there; the model changes the
+    flags at once.  A folio in the swap cache or mlocked is left alone.
+    Context: the caller holds a reference on the folio.
+    Return: nothing.
+    """
     if folio_test_anon(f) and folio_test_swapbacked(f) and not folio_test_swapcache(f) \
             and not f.PG_mlocked:
         f.PG_swapbacked = False
@@ -175,7 +190,15 @@ def folio_mark_lazyfree(f: folio) -> None:
 
 
 def swapin_walk_pte_range(vma: vm_area_struct, addr: int, end: int) -> None:
-    """MADV_WILLNEED: read every swap pte's slot into the swap cache."""
+    """MADV_WILLNEED: read every swap pte's slot in ``[addr, end)`` into the swap cache.
+
+    The model reads each pte under the PTL and starts the read with the PTL
+    dropped, as swapin_walk_pmd_entry() does.
+    Context: mmap_lock held for read (the page walk asserts it); takes the PTL.
+    Return: nothing (the kernel's pmd_entry returns 0).
+    """
+    if __debug__:
+        lockdep_assert_held(vma.vm_mm.mmap_lock)   # the page walk: mmap_assert_locked()
     mm = vma.vm_mm
     while addr < end:
         pmd = pmd_off(mm, addr)
@@ -197,6 +220,8 @@ def madvise_update_vma(vma: vm_area_struct, start: int, end: int, new_flags: int
     Context: mmap_lock held (write in the kernel).
     Return: the VMA that covers ``[start, end)``.
     """
+    if __debug__:
+        lockdep_assert_held(vma.vm_mm.mmap_lock)   # vma_start_write(): mmap_assert_write_locked()
     if new_flags == vma.vm_flags:
         return vma
     mm = vma.vm_mm
@@ -218,7 +243,13 @@ def madvise_update_vma(vma: vm_area_struct, start: int, end: int, new_flags: int
 
 
 def madvise_vma_behavior(vma: vm_area_struct, start: int, end: int, behavior: int) -> int:
-    """Apply one advice to ``[start, end)`` of ``vma``.  Return: 0, -EINVAL or -ENOMEM."""
+    """Apply one advice to ``[start, end)`` of ``vma`` (madvise_vma_behavior()).
+
+    Context: mmap_lock held (for write for MADV_MERGEABLE/MADV_UNMERGEABLE,
+    for read otherwise, in the kernel).
+    Return: 0, -EINVAL for an advice the model does not know, or the error
+    of ksm_madvise() (-ENOMEM).
+    """
     if behavior in (MADV_MERGEABLE, MADV_UNMERGEABLE):
         new_flags = [vma.vm_flags]
         err = ksm_madvise(vma, start, end, behavior, new_flags)
@@ -243,8 +274,10 @@ def madvise_vma_behavior(vma: vm_area_struct, start: int, end: int, behavior: in
 def do_madvise(mm: mm_struct, start: int, len_in: int, behavior: int) -> int:
     """madvise(2) on ``[start, start + len_in)``.
 
-    Context: process context; takes mmap_lock (read).
-    Return: 0, -EINVAL, or -ENOMEM (-12) for a range with unmapped holes.
+    Context: process context, mmap_lock not held; takes it.
+    Return: 0; -EINVAL for an advice the model does not know (``start`` is not
+    checked for alignment); -ENOMEM when the range has unmapped holes (the
+    advice is still applied to the mapped parts); or the error of ksm_madvise().
     """
     end = start + len_in
     ret = 0

@@ -98,7 +98,11 @@ def reset_memcontrol() -> None:
 
 
 def mem_cgroup_id(memcg: mem_cgroup | None) -> int:
-    """The memcg's id (the root's is 1; 0 for none), as swap_cgroup records it."""
+    """The memcg's id, as swap_cgroup records it (the root's is 1).
+
+    Context: any.
+    Return: the id, or 0 for no memcg (the kernel's 0 when memcg is disabled).
+    """
     return memcg.id if memcg is not None else 0
 
 
@@ -108,7 +112,11 @@ def mem_cgroup_id(memcg: mem_cgroup | None) -> int:
 def cgroup_mkdir(name: str) -> mem_cgroup:
     """``mkdir /sys/fs/cgroup/NAME`` with ``+memory`` in the root's subtree_control.
 
-    Return: the (new or existing) memcg.
+    A composite of cgroup_mkdir() and the memory controller's css_alloc; a
+    name that exists already gives its memcg back.
+    Context: process context (the kernel's runs under cgroup_mutex; not modeled).
+    Return: the new or existing memcg (the kernel's returns 0 or -errno:
+    -EEXIST for an existing name).
     """
     memcg = mem_cgroups.get(name)
     if memcg is None:
@@ -125,32 +133,63 @@ def mem_cgroup_lookup(name: str) -> mem_cgroup | None:
 
 
 def cgroup_attach_task(memcg: mem_cgroup, p: task_struct) -> int:
-    """Move ``p`` into ``memcg`` (a write of its pid to ``cgroup.procs``).  Return: 0."""
+    """Move ``p`` into ``memcg`` (a write of its pid to ``cgroup.procs``).
+
+    Only the task moves: what it charged stays where it is (cgroup v2).
+    Context: process context (the kernel's caller holds cgroup_mutex and
+    cgroup_threadgroup_rwsem; not modeled).
+    Return: 0.
+    """
     _task_memcg[p.pid] = memcg
     return 0
 
 
 def cgroup_post_fork(child: task_struct) -> None:
-    """The child of current starts in current's cgroup."""
+    """The child of current starts in current's cgroup (cgroup_post_fork()).
+
+    Context: fork (copy_process()), current is the parent.
+    Return: nothing.
+    """
     _task_memcg[child.pid] = mem_cgroup_from_task(get_current())
 
 
 def mem_cgroup_from_task(p: task_struct) -> mem_cgroup:
+    """The memcg of task ``p``: the root until it is moved.
+
+    Context: any (the kernel's caller holds rcu_read_lock()).
+    Return: the memcg (the kernel's returns NULL for a NULL task; the model's
+    callers never pass one).
+    """
     return _task_memcg.get(p.pid, root_mem_cgroup)
 
 
 def mm_init_owner(mm: mm_struct, p: task_struct) -> None:
-    """kernel/fork.c: ``mm->owner = p`` (CONFIG_MEMCG)."""
+    """kernel/fork.c: ``mm->owner = p`` (CONFIG_MEMCG).
+
+    Context: fork or exec, before the mm is visible to anyone else.
+    Return: nothing.
+    """
     _mm_owner[mm.id] = p
 
 
 def get_mem_cgroup_from_mm(mm: mm_struct | None) -> mem_cgroup:
-    """The memcg of ``mm->owner`` (current's when ``mm`` is None or has no owner recorded)."""
+    """The memcg of ``mm->owner`` (current's when ``mm`` is None or has no owner recorded).
+
+    Context: any.
+    Return: the memcg, never None (the kernel's also takes a css reference,
+    which the model does not count).
+    """
     owner = _mm_owner.get(mm.id) if mm is not None else None
     return mem_cgroup_from_task(owner if owner is not None else get_current())
 
 
 def folio_memcg(f: folio) -> mem_cgroup | None:
+    """include/linux/memcontrol.h: the memcg a folio is charged to.
+
+    Context: something keeps the folio's memcg binding stable: the folio
+    lock, LRU isolation, or an exclusive reference.
+    Return: the memcg, or None when the folio is not charged.
+    """
     memcg: mem_cgroup | None = f.memcg
     return memcg
 
@@ -159,23 +198,41 @@ def folio_memcg(f: folio) -> mem_cgroup | None:
 # Charging.
 
 def charge_memcg(f: folio, memcg: mem_cgroup) -> int:
-    """Commit the charge of ``f`` to ``memcg``: it joins the memcg's LRU.  Return: 0."""
+    """Commit the charge of ``f`` to ``memcg``: it joins the memcg's LRU.
+
+    charge_memcg() is try_charge(), which never fails here (no limits), then
+    commit_charge(), whose check is on the first lines.
+    Context: the folio is new: exclusively referenced, not charged yet.
+    Return: 0.
+    """
+    if __debug__:
+        VM_BUG_ON_FOLIO(f.memcg is not None, f, "charge_memcg: folio already charged")  # commit_charge()
     f.memcg = memcg
     memcg.lru.append(f)
     return 0
 
 
 def mem_cgroup_charge(f: folio, mm: mm_struct | None, gfp: int) -> int:
-    """Charge a new folio to the memcg of ``mm``'s owner.  Return: 0 (-ENOMEM never: no limits)."""
+    """Charge a newly allocated folio to the memcg of ``mm``'s owner.
+
+    Not for folios allocated for swap-in: those use
+    mem_cgroup_swapin_charge_folio().
+    Context: process context; the folio is new and not charged yet.
+    Return: 0 (the kernel's -ENOMEM over the limit; the model has no limits).
+    """
     if __debug__:
         VM_BUG_ON_FOLIO(f.memcg is not None, f, "mem_cgroup_charge: folio already charged")
     return charge_memcg(f, get_mem_cgroup_from_mm(mm))
 
 
 def mem_cgroup_swapin_charge_folio(f: folio, mm: mm_struct | None, gfp: int, entry: int) -> int:
-    """Charge a folio read from swap to the memcg its slot was charged to, else ``mm``'s.
+    """Charge a folio allocated for swap-in to the memcg its slot was charged to, else ``mm``'s.
 
-    Return: 0.
+    A recorded memcg that is gone (rmdir) falls back to ``mm``'s, as the
+    kernel's lookup of an offline id does.
+    Context: process context; the folio is new, not charged, and not yet in
+    the swap cache.
+    Return: 0 (the kernel's -ENOMEM over the limit; the model has no limits).
     """
     si = swap_entry_to_info(entry)
     memcg = si.swap_cgroup.get(swp_offset(entry)) if si is not None else None
@@ -185,6 +242,11 @@ def mem_cgroup_swapin_charge_folio(f: folio, mm: mm_struct | None, gfp: int, ent
 
 
 def mem_cgroup_is_descendant(memcg: mem_cgroup, root: mem_cgroup) -> bool:
+    """Is ``memcg`` ``root`` or below it in the hierarchy?
+
+    Context: any.
+    Return: True or False.
+    """
     m: mem_cgroup | None = memcg
     while m is not None:
         if m is root:
@@ -194,7 +256,11 @@ def mem_cgroup_is_descendant(memcg: mem_cgroup, root: mem_cgroup) -> bool:
 
 
 def for_each_mem_cgroup_tree(root: mem_cgroup) -> Iterator[mem_cgroup]:
-    """``root`` and its descendants, in creation order."""
+    """``root`` and its descendants, in creation order (the kernel macro walks pre-order).
+
+    Context: any.
+    Return: an iterator over the memcgs.
+    """
     for memcg in list(mem_cgroups.values()):
         if mem_cgroup_is_descendant(memcg, root):
             yield memcg
@@ -215,8 +281,10 @@ def mem_cgroup_lru_folios(root: mem_cgroup) -> list[folio]:
 def memory_reclaim(memcg: mem_cgroup | None, nbytes: int) -> int:
     """A write of ``nbytes`` to ``memory.reclaim``: proactive reclaim of the cgroup.
 
-    Return: 0 when that much was reclaimed, -EAGAIN when less could be,
-    -EINTR on a signal, -ENOENT without the cgroup.
+    Context: process context (a write to the control file), no locks held.
+    Return: 0 when that much was reclaimed (the kernel's write returns
+    ``nbytes``), -EAGAIN when less could be, -EINTR on a signal, -ENOENT
+    without the cgroup.
     """
     if memcg is None:
         return -ENOENT

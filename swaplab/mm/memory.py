@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from swaplab.include.linux.mm_types import (
@@ -58,6 +59,7 @@ from swaplab.include.linux.mmdebug import (
     VM_WARN_ON,
     VM_WARN_ON_ONCE,
     VM_WARN_ON_ONCE_FOLIO,
+    WARN_ON_ONCE,
 )
 from swaplab.include.linux.pgtable import (
     PAGE_SHIFT,
@@ -73,6 +75,7 @@ from swaplab.include.linux.pgtable import (
     pte_clear,
     pte_clear_uffd_wp,
     pte_dirty,
+    pte_index,
     pte_is_swap_entry,
     pte_mkdirty,
     pte_mkold,
@@ -108,6 +111,7 @@ from swaplab.include.linux.pgtable import (
 )
 from swaplab.include.linux.swap import SWP_STABLE_WRITES, SWP_SYNCHRONOUS_IO
 from swaplab.include.linux.swapops import swp_offset
+from swaplab.kconfig import PMD_ORDER
 from swaplab.kernel.custom import GFP_KERNEL, folio_alloc
 from swaplab.kernel.dup import (
     folio,
@@ -121,7 +125,9 @@ from swaplab.kernel.dup import (
     folio_ref_count,
     folio_set_dirty,
     folio_test_anon,
+    folio_test_dirty,
     folio_test_ksm,
+    folio_test_large,
     folio_test_mlocked,
     folio_test_swapcache,
     folio_test_uptodate,
@@ -132,12 +138,33 @@ from swaplab.kernel.dup import (
     list_empty,
     page,
 )
-from swaplab.kernel.locking import (cond_resched, lockdep_assert_held, mutex_lock, mutex_unlock, spin_lock,
-                                    spin_lock_nested, spin_unlock)
+from swaplab.kernel.locking import (
+    cond_resched,
+    lockdep_assert_held,
+    mutex_lock,
+    mutex_unlock,
+    spin_lock,
+    spin_lock_nested,
+    spin_unlock,
+)
 from swaplab.kernel.stubs import arch_swap_restore, mem_cgroup_swap_full
-from swaplab.mm.vmstat import COW_KSM, PGMAJFAULT, count_vm_event
+from swaplab.mm.huge_memory import (
+    highest_order,
+    next_order,
+    thp_vma_allowable_orders,
+    thp_vma_suitable_orders,
+)
+from swaplab.mm.vmstat import (
+    COW_KSM,
+    MTHP_STAT_SWPIN_FALLBACK,
+    MTHP_STAT_SWPIN_FALLBACK_CHARGE,
+    PGMAJFAULT,
+    count_mthp_stat,
+    count_vm_event,
+)
 
 GFP_HIGHUSER_MOVABLE = GFP_KERNEL
+PMD_MASK = ~(PMD_SIZE - 1)
 
 # ksm_might_need_to_copy() returns this for a hardware-poisoned page (ERR_PTR(-EHWPOISON)).
 EHWPOISON_FOLIO: Any = "ERR_PTR(-EHWPOISON)"
@@ -264,27 +291,79 @@ def do_anonymous_page(vmf: vm_fault) -> int:
     ret = vmf_anon_prepare(vmf)
     if ret:
         return ret
-    new = vma_alloc_zeroed_movable_folio(vma, vmf.address)
+    new = alloc_anon_folio(vmf)
     if new is None:
         return VM_FAULT_OOM
-    if mem_cgroup_charge(new, mm, GFP_KERNEL):
-        folio_put(new)
-        return VM_FAULT_OOM
+    nr_pages = folio_nr_pages(new)
+    addr = vmf.address & ~((nr_pages << PAGE_SHIFT) - 1)
     new.PG_uptodate = True
     entry = pte_mkyoung(mk_pte(new.pages[0]))
     if vma.vm_flags & VM_WRITE:
         entry = pte_mkwrite(pte_mkdirty(entry))
-    vmf.pte, vmf.ptl = pte_offset_map_lock(mm, vmf.pmd, vmf.address)
-    if not pte_none(ptep_get(vmf.pte)):
+    vmf.pte, vmf.ptl = pte_offset_map_lock(mm, vmf.pmd, addr)
+    if nr_pages == 1 and not pte_none(ptep_get(vmf.pte)):      # vmf_pte_changed()
         pte_unmap_unlock(vmf.pte, vmf.ptl)
         folio_put(new)
         return 0
-    add_mm_counter(mm, MM_ANONPAGES, 1)
-    folio_add_new_anon_rmap(new, vma, vmf.address, RMAP_EXCLUSIVE)
+    if nr_pages > 1 and not pte_range_none(vmf.pte, nr_pages):
+        pte_unmap_unlock(vmf.pte, vmf.ptl)
+        folio_put(new)
+        return 0
+    folio_ref_add(new, nr_pages - 1)
+    add_mm_counter(mm, MM_ANONPAGES, nr_pages)
+    folio_add_new_anon_rmap(new, vma, addr, RMAP_EXCLUSIVE)
     folio_add_lru_vma(new, vma)
-    set_ptes(mm, vmf.address, vmf.pte, entry, 1)
+    set_ptes(mm, addr, vmf.pte, entry, nr_pages)
     pte_unmap_unlock(vmf.pte, vmf.ptl)
     return 0
+
+
+def pte_range_none(pte: pte_ptr, nr_pages: int) -> bool:
+    """Are the ``nr_pages`` ptes from ``pte`` all none?  Context: PTL held (or not: a hint)."""
+    return all(pte_none(ptep_get(pte + i)) for i in range(nr_pages))
+
+
+def alloc_anon_folio(vmf: vm_fault) -> folio | None:
+    """The folio an anonymous write fault maps: the highest enabled mTHP order whose
+    naturally aligned range lies in the VMA (and its page of ptes) with every pte
+    none, else order 0.  Zero-filled and charged to the mm owner's memcg.
+
+    Context: mmap_lock held; takes the page-table lock to look at the ptes.
+    Return: the folio (one reference), or None (VM_FAULT_OOM).
+    """
+    vma = vmf.vma
+    orders = thp_vma_allowable_orders(vma, vma.vm_flags, (1 << PMD_ORDER) - 1)
+    orders = thp_vma_suitable_orders(vma, vmf.address, orders)
+    if orders:
+        pte, ptl = pte_offset_map_lock(vma.vm_mm, vmf.pmd, vmf.address & PMD_MASK)
+        # Find the highest order where the aligned range is completely pte_none().
+        order = highest_order(orders)
+        while orders:
+            addr = vmf.address & ~((PAGE_SIZE << order) - 1)
+            assert pte is not None
+            if pte_range_none(pte + (pte_index(addr) - pte.idx), 1 << order):
+                break
+            orders, order = next_order(orders, order)
+        pte_unmap_unlock(pte, ptl)
+        # Try allocating the highest of the remaining orders.
+        while orders:
+            addr = vmf.address & ~((PAGE_SIZE << order) - 1)
+            f = vma_alloc_folio(GFP_HIGHUSER_MOVABLE, order, vma, addr)
+            if f is not None:
+                if not mem_cgroup_charge(f, vma.vm_mm, GFP_KERNEL):
+                    for p in f.pages:
+                        p.content = 0                   # folio_zero_user()
+                    return f
+                folio_put(f)
+            orders, order = next_order(orders, order)
+    # fallback: order 0
+    f = vma_alloc_zeroed_movable_folio(vma, vmf.address)
+    if f is None:
+        return None
+    if mem_cgroup_charge(f, vma.vm_mm, GFP_KERNEL):
+        folio_put(f)
+        return None
+    return f
 
 
 def vma_is_anonymous(vma: vm_area_struct) -> bool:
@@ -534,11 +613,99 @@ def should_try_to_free_swap(si: Any, folio: folio, vma: vm_area_struct, extra_re
         folio_ref_count(folio) == extra_refs + folio_nr_pages(folio)
 
 
-def alloc_swap_folio(vmf: vm_fault) -> folio | None:
-    """The folio a SWP_SYNCHRONOUS_IO swap-in reads into (order 0: no mTHP swap-in).
+def can_swapin_thp(vmf: vm_fault, ptep: pte_ptr, nr_pages: int) -> bool:
+    """May the ``nr_pages`` ptes from ``ptep`` (the aligned range around the fault)
+    be swapped in as one large folio?
 
-    It is charged to the memcg the slot was charged to (else the VMA's mm's).
+    They must hold consecutive entries of one device with the same pte bits
+    (exclusivity included) as the faulting pte, none of the slots may be in
+    the swap cache, and the zeromap must be uniform over them (spec §5.4
+    step 3; zswap is off).
+    Context: the PTL of the ptes is held.
     """
+    addr = vmf.address & ~((nr_pages << PAGE_SHIFT) - 1)
+    idx = (vmf.address - addr) >> PAGE_SHIFT
+    pte = ptep_get(ptep)
+    if not pte_same(pte, pte_move_swp_offset(vmf.orig_pte, -idx)):
+        return False
+    entry = pte_to_swp_entry(pte)
+    if swap_pte_batch(ptep, nr_pages, pte) != nr_pages:
+        return False
+    # swap_read_folio() can't handle a large folio read from mixed backends.
+    if swap_zeromap_batch(entry, nr_pages) != nr_pages:
+        return False
+    return non_swapcache_batch(entry, nr_pages) == nr_pages
+
+
+def swap_zeromap_batch(entry: int, max_nr: int) -> int:
+    """mm/swap.h: how many slots from ``entry`` share its zeromap bit."""
+    si = swap_entry_to_info(entry)
+    zeromap: Any = si.zeromap  # type: ignore[union-attr]
+    start = swp_offset(entry)
+
+    def bit(i: int) -> bool:
+        return bool(zeromap[i >> 3] & (1 << (i & 7)))
+    first = bit(start)
+    nr = 1
+    while nr < max_nr and bit(start + nr) == first:
+        nr += 1
+    return nr
+
+
+def non_swapcache_batch(entry: int, max_nr: int) -> int:
+    """mm/swap.h: how many slots from ``entry`` are not in the swap cache."""
+    nr = 0
+    while nr < max_nr and not swap_cache_has_folio(entry + nr):
+        nr += 1
+    return nr
+
+
+def thp_swap_suitable_orders(offset: int, addr: int, orders: int) -> int:
+    """Keep the orders for which the slot offset and the address have the same alignment."""
+    out = 0
+    for order in range(orders.bit_length()):
+        nr = 1 << order
+        if orders & nr and (offset % nr) == ((addr >> PAGE_SHIFT) % nr):
+            out |= nr
+    return out
+
+
+def alloc_swap_folio(vmf: vm_fault) -> folio | None:
+    """The folio a SWP_SYNCHRONOUS_IO swap-in reads into: the highest enabled mTHP
+    order whose aligned range can be swapped in whole (can_swapin_thp()), else order 0.
+
+    A large allocation or charge that fails counts ``swpin_fallback`` (and
+    ``swpin_fallback_charge``) for its order and the next order is tried.
+    The folio is charged to the memcg the slot was charged to (else the VMA's mm's).
+    """
+    vma = vmf.vma
+    entry = pte_to_swp_entry(vmf.orig_pte)
+    orders = thp_vma_allowable_orders(vma, vma.vm_flags, (1 << PMD_ORDER) - 1)
+    orders = thp_vma_suitable_orders(vma, vmf.address, orders)
+    orders = thp_swap_suitable_orders(swp_offset(entry), vmf.address, orders)
+    if orders:
+        pte, ptl = pte_offset_map_lock(vma.vm_mm, vmf.pmd, vmf.address & PMD_MASK)
+        # Find the highest order where the aligned range is completely swap
+        # entries with contiguous swap offsets.
+        order = highest_order(orders)
+        while orders:
+            addr = vmf.address & ~((PAGE_SIZE << order) - 1)
+            assert pte is not None
+            if can_swapin_thp(vmf, pte + (pte_index(addr) - pte.idx), 1 << order):
+                break
+            orders, order = next_order(orders, order)
+        pte_unmap_unlock(pte, ptl)
+        # Try allocating the highest of the remaining orders.
+        while orders:
+            addr = vmf.address & ~((PAGE_SIZE << order) - 1)
+            f = vma_alloc_folio(GFP_HIGHUSER_MOVABLE, order, vma, addr)
+            if f is not None:
+                if not mem_cgroup_swapin_charge_folio(f, vma.vm_mm, GFP_KERNEL, entry):
+                    return f
+                count_mthp_stat(order, MTHP_STAT_SWPIN_FALLBACK_CHARGE)
+                folio_put(f)
+            count_mthp_stat(order, MTHP_STAT_SWPIN_FALLBACK)
+            orders, order = next_order(orders, order)
     f = vma_alloc_folio(GFP_HIGHUSER_MOVABLE, 0, vmf.vma, vmf.address)
     if f is not None and mem_cgroup_swapin_charge_folio(f, vmf.vma.vm_mm, GFP_KERNEL,
                                                         pte_to_swp_entry(vmf.orig_pte)):
@@ -619,9 +786,10 @@ def do_swap_page(vmf: vm_fault) -> int:
     if not folio_test_uptodate(folio):
         pte_unmap_unlock(vmf.pte, vmf.ptl)
         return _out_page(folio, swapcache, si, VM_FAULT_SIGBUS)
-    nr_pages = 1
-    address = vmf.address
-    ptep = vmf.pte
+    nr_pages, address, ptep, entry, p = swap_pte_range_to_map(vmf, folio, entry, p)
+    if not nr_pages:
+        pte_unmap_unlock(vmf.pte, vmf.ptl)
+        return _out_page(folio, swapcache, si, ret)
     VM_BUG_ON_FOLIO(folio_test_anon(folio) and p.anon_exclusive, folio,
                     "do_swap_page: a swap pte points at a PageAnonExclusive page")
     exclusive = False
@@ -690,6 +858,45 @@ def do_swap_page(vmf: vm_fault) -> int:
     pte_unmap_unlock(vmf.pte, vmf.ptl)
     put_swap_device(si)
     return ret
+
+
+def swap_pte_range_to_map(vmf: vm_fault, folio: folio, entry: int,
+                          p: page) -> tuple[int, int, pte_ptr, int, page]:
+    """do_swap_page(): how many ptes to map (inline in the kernel, after the PTL re-check).
+
+    A large swap-cache folio whose aligned range lies in the VMA and the
+    page of ptes, and whose ptes all still hold its consecutive swap
+    entries, is mapped whole from its first page; otherwise only the
+    faulting page.  A large folio that is not anon yet (a fresh swap-in)
+    and cannot be mapped whole is removed from the swap cache: 0 is
+    returned and the fault backs out (``out_nomap``) to be retried.
+    Context: the PTL is held; the folio is locked.
+    Return: (nr_pages, address, ptep, entry, page) to map.
+    """
+    nr_pages = 1
+    address = vmf.address
+    ptep = vmf.pte
+    assert ptep is not None
+    if folio_test_large(folio) and folio_test_swapcache(folio):
+        nr = folio_nr_pages(folio)
+        idx = p.idx
+        folio_start = address - idx * PAGE_SIZE
+        folio_end = folio_start + nr * PAGE_SIZE
+        vma = vmf.vma
+        if folio_start >= max(address & PMD_MASK, vma.vm_start) and \
+                folio_end <= min((address & PMD_MASK) + PMD_SIZE, vma.vm_end):
+            folio_ptep = ptep + (-idx)
+            folio_pte = ptep_get(folio_ptep)
+            if pte_same(folio_pte, pte_move_swp_offset(vmf.orig_pte, -idx)) and \
+                    swap_pte_batch(folio_ptep, nr, folio_pte) == nr:
+                return nr, folio_start, folio_ptep, folio.swap, folio.pages[0]
+    # A large folio already anon may be mapped partially; a fresh one must be
+    # mapped whole (its pages may belong to other owners by now): drop it.
+    if not folio_test_anon(folio) and folio_test_large(folio) and nr_pages != folio_nr_pages(folio):
+        if not WARN_ON_ONCE(folio_test_dirty(folio), "do_swap_page: dirty fresh large folio"):
+            swap_cache_del_folio(folio)
+        return 0, address, ptep, entry, p
+    return nr_pages, address, ptep, entry, p
 
 
 def _out_page(folio: folio, swapcache: folio, si: Any, ret: int) -> int:
@@ -896,6 +1103,11 @@ def swap_pte_batch(start_ptep: pte_ptr, max_nr: int, pte: pte_t) -> int:
     return nr
 
 
+def pte_move_swp_offset(pte: pte_t, delta: int) -> pte_t:
+    """mm/internal.h: the swap pte ``delta`` slots away, with the same bits."""
+    return replace(pte, entry=pte.entry + delta)
+
+
 def lookup_swap_cgroup_id(entry: int) -> int:
     """mm/swap_cgroup.c: the memcg id a slot is charged to (0: none)."""
     si = swap_entry_to_info(entry)
@@ -1021,7 +1233,6 @@ def unmap_mapping_range(mapping: Any, holebegin: int, holelen: int, even_cows: b
 # Linked at the end of the module (see mm/swapfile.py).
 from swaplab.mm.ksm import ksm_might_need_to_copy
 from swaplab.mm.memcontrol import mem_cgroup_charge, mem_cgroup_id, mem_cgroup_swapin_charge_folio
-from swaplab.mm.shmem import folio_add_file_rmap_ptes, mm_counter_file, shmem_fault
 from swaplab.mm.rmap import (
     RMAP_EXCLUSIVE,
     RMAP_NONE,
@@ -1032,11 +1243,14 @@ from swaplab.mm.rmap import (
     folio_remove_rmap_pte,
     folio_try_dup_anon_rmap_pte,
 )
+from swaplab.mm.shmem import folio_add_file_rmap_ptes, mm_counter_file, shmem_fault
 from swaplab.mm.swap import folio_matches_swap_entry
 from swaplab.mm.swap_state import (
     free_pages_and_swap_cache,
     free_swap_cache,
+    swap_cache_del_folio,
     swap_cache_get_folio,
+    swap_cache_has_folio,
     swapin_folio,
     swapin_readahead,
 )

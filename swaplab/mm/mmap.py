@@ -30,7 +30,11 @@ ENOMEM = 12
 
 
 def get_unmapped_area(mm: mm_struct, length: int) -> int:
-    """The highest free range of ``length`` bytes below ``mm.mmap_base``.  Return: address or -ENOMEM."""
+    """The highest free range of ``length`` bytes below ``mm.mmap_base`` (top-down get_unmapped_area()).
+
+    Context: mmap_lock held for write (do_mmap()).
+    Return: the start address, or -ENOMEM when no gap is large enough.
+    """
     top = mm.mmap_base
     for vma in sorted(mm.mmap, key=lambda v: v.vm_start, reverse=True):
         if vma.vm_end <= top - length:
@@ -42,8 +46,14 @@ def get_unmapped_area(mm: mm_struct, length: int) -> int:
 
 
 def vma_link(mm: mm_struct, vma: vm_area_struct) -> None:
-    """Insert a VMA in address order.  Context: mmap_lock held for write."""
-    lockdep_assert_held(mm.mmap_lock)
+    """Insert a VMA into the mm's VMA tree, in address order (mm/vma.c vma_link()).
+
+    Context: mmap_lock held for write.
+    Return: nothing (the kernel's returns 0, or -ENOMEM when the maple tree
+    cannot allocate; the model's list insert cannot fail).
+    """
+    if __debug__:
+        lockdep_assert_held(mm.mmap_lock)
     mm.mmap.append(vma)
     mm.mmap.sort(key=lambda v: v.vm_start)
 
@@ -56,7 +66,8 @@ def do_mmap(mm: mm_struct, length: int, vm_flags: int | None = None, file: Any =
     Context: mmap_lock held for write.
     Return: the address, or -EINVAL / -ENOMEM.
     """
-    lockdep_assert_held(mm.mmap_lock)
+    if __debug__:
+        lockdep_assert_held(mm.mmap_lock)
     if length <= 0 or length % PAGE_SIZE:
         return -EINVAL
     addr = get_unmapped_area(mm, length)
@@ -78,7 +89,15 @@ def do_mmap(mm: mm_struct, length: int, vm_flags: int | None = None, file: Any =
 
 
 def free_pgtables(mm: mm_struct, start: int, end: int) -> None:
-    """Free the pages of ptes in ``[start, end)`` that no VMA covers any more."""
+    """Free the pages of ptes in ``[start, end)`` that no VMA covers any more.
+
+    The kernel's free_pgtables() walks the unmapped VMAs between floor and
+    ceiling; the model frees every PMD-sized table of the range that no
+    remaining VMA overlaps.
+    Context: mmap_lock held for write, or the mm is exiting; the range has
+    been zapped already.
+    Return: nothing.
+    """
     first = start >> PMD_SHIFT
     last = (end - 1) >> PMD_SHIFT
     for idx in sorted(k for k in mm.pgd if first <= k <= last):
@@ -92,7 +111,11 @@ def free_pgtables(mm: mm_struct, start: int, end: int) -> None:
 
 
 def unmap_region(mm: mm_struct, vmas: list[vm_area_struct], start: int, end: int) -> None:
-    """Zap ``[start, end)`` of ``vmas`` and free their page tables."""
+    """Zap ``[start, end)`` of ``vmas`` and free their page tables (mm/vma.c unmap_region()).
+
+    Context: mmap_lock held for write; the VMAs are already off the mm's list.
+    Return: nothing.
+    """
     tlb = tlb_gather_mmu(mm)
     unmap_vmas(tlb, vmas, start, end)
     tlb_finish_mmu(tlb)
@@ -100,12 +123,15 @@ def unmap_region(mm: mm_struct, vmas: list[vm_area_struct], start: int, end: int
 
 
 def do_munmap(mm: mm_struct, start: int, length: int) -> int:
-    """munmap(2) of whole VMAs or pieces of them.
+    """munmap(2) of whole VMAs or pieces of them (do_munmap() -> do_vmi_munmap()).
 
+    VMAs sticking out of the range are split first (__split_vma()).
     Context: mmap_lock held for write.
-    Return: 0 or -EINVAL.
+    Return: 0, or -EINVAL for an unaligned ``start`` or a ``length`` <= 0 (the
+    kernel's also -ENOMEM when a split cannot allocate).
     """
-    lockdep_assert_held(mm.mmap_lock)
+    if __debug__:
+        lockdep_assert_held(mm.mmap_lock)
     if start % PAGE_SIZE or length <= 0:
         return -EINVAL
     end = start + ((length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
@@ -146,7 +172,14 @@ def _split_anon(vma: vm_area_struct, new: vm_area_struct) -> None:
 
 
 def remove_vma(vma: vm_area_struct) -> None:
-    """The unmapped VMA lets go of its file (unlink_file_vma() and fput())."""
+    """Let an unmapped VMA go: off its file's i_mmap, then drop the file reference.
+
+    A composite: unlink_file_vma() (which the kernel calls from
+    free_pgtables()) and remove_vma()'s fput(); the VMA itself is left to
+    the garbage collector (vm_area_free()).
+    Context: mmap_lock held for write, or exit_mmap(); takes i_mmap_rwsem.
+    Return: nothing.
+    """
     if vma.vm_file is not None:
         unlink_file_vma(vma)
         fput(vma.vm_file)
@@ -154,7 +187,12 @@ def remove_vma(vma: vm_area_struct) -> None:
 
 
 def vm_munmap(mm: mm_struct, start: int, length: int) -> int:
-    """munmap(2): take mmap_lock for write around do_munmap()."""
+    """munmap(2): do_munmap() with mmap_lock taken for write.
+
+    Context: process context, mmap_lock not held; may sleep.
+    Return: what do_munmap() returns: 0 or -EINVAL (the kernel's also -EINTR
+    when the wait for mmap_lock is killed).
+    """
     mutex_lock(mm.mmap_lock)
     ret = do_munmap(mm, start, length)
     mutex_unlock(mm.mmap_lock)
@@ -162,7 +200,12 @@ def vm_munmap(mm: mm_struct, start: int, length: int) -> int:
 
 
 def exit_mmap(mm: mm_struct) -> None:
-    """Tear down every mapping of a dying mm.  Context: the last mm user is gone."""
+    """Release all mappings of a dying mm: zap, unlink anon_vmas and files, free page tables.
+
+    Context: __mmput(): the last user is gone (``mm_users`` 0); takes mmap_lock
+    for write.
+    Return: nothing.
+    """
     mutex_lock(mm.mmap_lock)
     vmas = list(mm.mmap)
     if vmas:

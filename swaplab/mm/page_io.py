@@ -41,12 +41,12 @@ from swaplab.check.findings import report
 from swaplab.include.linux.printk import pr_alert
 from swaplab.kconfig import HPAGE_PMD_ORDER, PAGE_SHIFT
 from swaplab.kernel.custom import should_fail
-from swaplab.include.linux.mmdebug import VM_WARN_ON_FOLIO
+from swaplab.include.linux.mmdebug import VM_BUG_ON_FOLIO, VM_WARN_ON_FOLIO
 from swaplab.include.linux.swap import SWP_SYNCHRONOUS_IO
 from swaplab.include.linux.swapops import swp_offset
 from swaplab.kernel.dup import folio, folio_mark_dirty, folio_test_locked, folio_test_swapcache, folio_unlock
 from swaplab.mm.swap import __swap_entry_to_info
-from swaplab.mm.vmstat import (MTHP_STAT_SWPOUT, PSWPIN, PSWPOUT, SWPIN_ZERO, SWPOUT_ZERO, THP_SWPOUT,
+from swaplab.mm.vmstat import (MTHP_STAT_SWPIN, MTHP_STAT_SWPOUT, PSWPIN, PSWPOUT, SWPIN_ZERO, SWPOUT_ZERO, THP_SWPOUT,
                                 count_mthp_stat, count_vm_event, count_vm_events)
 
 AOP_WRITEPAGE_ACTIVATE = 0x80000
@@ -73,12 +73,17 @@ class bio:
 
 
 def swap_folio_sector(folio: folio) -> int:
-    """The first sector of a swap-cache folio's slots (one extent: sector = offset << 3)."""
+    """The first sector of a swap-cache folio's slots (one extent: sector = offset << 3).
+
+    Context: Caller must ensure the folio is in the swap cache (locked or
+    under writeback, so that ``folio->swap`` is stable).
+    Return: the sector.
+    """
     return swp_offset(folio.swap) << (PAGE_SHIFT - SECTOR_SHIFT)
 
 
 def swap_dev_name(folio: folio) -> str:
-    """``MAJOR:MINOR`` of the folio's swap device, as the I/O error messages print it."""
+    """``MAJOR:MINOR`` of the folio's swap device, as the I/O error messages print it (model helper)."""
     si = __swap_entry_to_info(folio.swap)
     name = si.swap_file.name if si is not None and si.swap_file is not None else ""
     return SWAP_DEVNO.get(name, "0:0")
@@ -92,15 +97,25 @@ swap_bios_inflight: list[bio] = []
 
 
 def reset_page_io() -> None:
+    """Boot state: no swap bio in flight (harness)."""
     swap_bios_inflight.clear()
 
 
 def is_folio_zero_filled(folio: folio) -> bool:
-    """Every page of the folio holds zeros (content token 0)."""
+    """Does every page of the folio hold zeros (content token 0)?
+
+    Context: Caller must ensure the folio is locked (its content is stable).
+    Return: True if all pages are zero-filled.
+    """
     return all(p.content == 0 for p in folio.pages)
 
 
 def swap_zeromap_folio_set(folio: folio) -> None:
+    """Mark the folio's slots as zero-filled in ``si->zeromap`` and count ``swpout_zero``.
+
+    Context: Caller must ensure the folio is locked and in the swap cache.
+    Return: nothing.
+    """
     si = __swap_entry_to_info(folio.swap)
     offset = swp_offset(folio.swap)
     nr = 1 << folio.order
@@ -110,6 +125,11 @@ def swap_zeromap_folio_set(folio: folio) -> None:
 
 
 def swap_zeromap_folio_clear(folio: folio) -> None:
+    """Clear the zeromap bits of the folio's slots before their data is written.
+
+    Context: Caller must ensure the folio is locked and in the swap cache.
+    Return: nothing.
+    """
     si = __swap_entry_to_info(folio.swap)
     offset = swp_offset(folio.swap)
     for i in range(offset, offset + (1 << folio.order)):
@@ -143,7 +163,17 @@ def swap_writeout(folio: folio, swap_plug: object = None) -> int:
 
 
 def __swap_writepage(folio: folio, swap_plug: object = None) -> None:
-    """Submit the write.  Context: folio locked; unlocked here once writeback starts."""
+    """Submit the write of a swap-cache folio.
+
+    The kernel's __swap_writepage() with swap_writepage_bdev_{sync,async}():
+    writeback starts and the folio is unlocked before the bio ends.
+
+    Context: Caller must ensure the folio is locked and in the swap cache.
+    Return: nothing.
+    """
+    if __debug__:
+        VM_BUG_ON_FOLIO(not folio_test_swapcache(folio), folio,
+                        "__swap_writepage: folio not in the swap cache")
     si = __swap_entry_to_info(folio.swap)
     assert si is not None
     b = bio(folio, swap_folio_sector(folio))
@@ -169,6 +199,7 @@ def count_swpout_vm_event(folio: folio) -> None:
     folio's mTHP order (order >= 1), ``pswpout`` per page.
 
     Context: any.
+    Return: nothing.
     """
     if folio.order == HPAGE_PMD_ORDER:          # folio_test_pmd_mappable()
         count_vm_event(THP_SWPOUT)
@@ -180,6 +211,7 @@ def __end_swap_bio_write(bio: bio) -> None:
     """A swap write completed: on error redirty the folio so it is not reclaimed, then end writeback.
 
     Context: the bio's completion (any context); the folio is under writeback.
+    Return: nothing.
     """
     folio = bio.bi_folio
     if bio.bi_status:
@@ -192,18 +224,26 @@ def __end_swap_bio_write(bio: bio) -> None:
 
 
 def end_swap_bio_write(bio: bio) -> None:
-    """bio->bi_end_io of an asynchronous swap write."""
+    """bio->bi_end_io of an asynchronous swap write.
+
+    Context: the bio's completion (IRQ context in the kernel).
+    Return: nothing.
+    """
     __end_swap_bio_write(bio)
 
 
 def folio_end_writeback(folio: folio) -> None:
-    """End writeback (a reclaim-tagged folio rotates on the LRU: the model only clears the tag)."""
+    """mm/filemap.c: end writeback (a reclaim-tagged folio rotates on the LRU: the model only clears the tag).
+
+    Context: the folio is under writeback (I/O completion).
+    Return: nothing.
+    """
     folio.PG_reclaim = False
     folio.PG_writeback = False
 
 
 def swap_complete_inflight_io() -> int:
-    """Harness: the block layer completes every queued swap write.  Return: how many."""
+    """Harness: the block layer completes every queued swap write; return how many."""
     n = 0
     while swap_bios_inflight:
         b = swap_bios_inflight.pop(0)
@@ -214,7 +254,7 @@ def swap_complete_inflight_io() -> int:
 
 
 def folio_wait_writeback_io(folio: folio) -> None:
-    """A task waits for this folio's write: the block layer completes it now."""
+    """Harness: a task waits for this folio's write, so the block layer completes it now."""
     if folio.PG_writeback:
         for b in swap_bios_inflight:
             if b.bi_folio is folio:
@@ -229,7 +269,9 @@ def swap_read_folio(folio: folio, plug: object = None) -> None:
 
     A read error leaves the folio !uptodate (__end_swap_bio_read()); the
     caller checks folio_test_uptodate() after waiting for the folio lock.
+
     Context: Caller must ensure the folio is locked and in the swap cache.
+    Return: nothing.
     """
     VM_WARN_ON_FOLIO(not folio_test_locked(folio), folio, "swap_read_folio: folio not locked")
     VM_WARN_ON_FOLIO(not folio_test_swapcache(folio), folio, "swap_read_folio: folio not in the swap cache")
@@ -248,6 +290,7 @@ def swap_read_folio(folio: folio, plug: object = None) -> None:
         return
     # swap_read_folio_bdev_{sync,async}(): the bio counts PSWPIN when submitted.
     count_vm_events(PSWPIN, nr)
+    count_mthp_stat(folio.order, MTHP_STAT_SWPIN)
     b = bio(folio, swap_folio_sector(folio))
     # Harness: the device ends the read with an error.
     if should_fail("swap_read_io"):
@@ -269,6 +312,7 @@ def __end_swap_bio_read(bio: bio) -> None:
     """A swap read completed: mark the folio uptodate unless it failed; unlock it.
 
     Context: the bio's completion; the folio is locked (by the reader).
+    Return: nothing.
     """
     folio = bio.bi_folio
     if bio.bi_status:
@@ -281,6 +325,11 @@ def __end_swap_bio_read(bio: bio) -> None:
 
 
 def handle_write_error(folio: folio) -> None:
+    """mm/vmscan.c (older kernels): a write-out failed, keep the folio dirty.
+
+    Context: Caller must ensure the folio is locked.
+    Return: nothing.
+    """
     folio_mark_dirty(folio)
 
 

@@ -18,7 +18,7 @@ subpage)``, put the mm on ``init_mm.mmlist``, MM_ANONPAGES -1 / MM_SWAPENTS
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from swaplab.include.linux.mm_types import (
@@ -37,10 +37,13 @@ from swaplab.include.linux.mm_types import (
 )
 from swaplab.include.linux.mmdebug import VM_BUG_ON_FOLIO, VM_WARN_ON_FOLIO, WARN_ON_ONCE
 from swaplab.include.linux.pgtable import (
+    PAGE_SIZE,
+    PMD_SIZE,
     pmd_off,
     pte_dirty,
     pte_offset_map_lock,
     pte_present,
+    pte_ptr,
     pte_soft_dirty,
     pte_swp_mkexclusive,
     pte_swp_mksoft_dirty,
@@ -67,7 +70,7 @@ from swaplab.kernel.dup import (
     list_empty,
     page,
 )
-from swaplab.kernel.locking import mutex_lock, mutex_unlock, spin_lock, spin_unlock
+from swaplab.kernel.locking import lock_t, mutex_lock, mutex_unlock, spin_lock, spin_unlock
 from swaplab.kernel.stubs import arch_unmap_one
 
 # rmap_t flags
@@ -159,11 +162,12 @@ def folio_add_new_anon_rmap(folio: folio, vma: vm_area_struct, address: int, fla
     VM_WARN_ON_FOLIO(folio.total_mapcount != 0, folio, "folio_add_new_anon_rmap: folio already mapped")
     folio.PG_swapbacked = True
     __folio_set_anon(folio, vma, address, exclusive)
-    p = folio.pages[0]
-    p.mapcount = 1
-    folio.total_mapcount = 1
-    if exclusive:
-        p.anon_exclusive = True
+    # Every page of a new folio is mapped once (a large one by nr ptes).
+    for p in folio.pages:
+        p.mapcount = 1
+        if exclusive:
+            p.anon_exclusive = True
+    folio.total_mapcount = len(folio.pages)
 
 
 def folio_add_anon_rmap_ptes(folio: folio, p: page, nr_pages: int, vma: vm_area_struct,
@@ -244,6 +248,39 @@ def folio_not_mapped(folio: folio) -> bool:
     return folio.total_mapcount == 0
 
 
+def folio_test_partially_mapped(folio: folio) -> bool:
+    """Is a large folio mapped, but some of its pages by no pte?
+
+    The kernel sets PG_partially_mapped when a pte unmap leaves such a folio
+    (deferred_split_folio()); the model computes it from the mapcounts.
+    """
+    return folio.order > 0 and folio.total_mapcount > 0 and any(p.mapcount == 0 for p in folio.pages)
+
+
+def page_vma_mapped_walk(folio: folio, vma: vm_area_struct,
+                         address: int) -> Iterator[tuple[pte_ptr, lock_t, int]]:
+    """The ptes of ``vma`` from ``address`` on that map pages of ``folio``: (pte, ptl, address).
+
+    ``while (page_vma_mapped_walk(&pvmw))``: the page-table lock is taken
+    before the first pte is yielded and held across the walk; it is
+    released when the walk ends.  A caller that leaves the walk early
+    unlocks it itself (page_vma_mapped_walk_done()).
+    """
+    mm = vma.vm_mm
+    pte, ptl = pte_offset_map_lock(mm, pmd_off(mm, address), address)
+    if pte is None or ptl is None:
+        return
+    end = min(vma.vm_end, address + (PAGE_SIZE << folio.order),
+              (address & ~(PMD_SIZE - 1)) + PMD_SIZE)
+    while address < end:
+        pteval = ptep_get(pte)
+        if pte_present(pteval) and pteval.page is not None and pteval.page.folio is folio:
+            yield pte, ptl, address
+        pte += 1
+        address += PAGE_SIZE
+    pte_unmap_unlock(pte, ptl)
+
+
 def rmap_walk_anon(folio: folio, rmap_one: Callable[[folio, vm_area_struct, int, Any], bool],
                    done: Callable[[folio], bool] | None, arg: Any, locked: bool) -> None:
     """Call ``rmap_one(folio, vma, address, arg)`` for every VMA that may map ``folio``.
@@ -292,87 +329,87 @@ def rmap_walk(folio: folio, rmap_one: Callable[[folio, vm_area_struct, int, Any]
 def try_to_unmap_one(folio: folio, vma: vm_area_struct, address: int, arg: Any) -> bool:
     """Unmap ``folio`` from ``vma`` at ``address``; an anon page becomes a swap pte.
 
+    Every pte of ``vma`` mapping a page of the folio is visited
+    (page_vma_mapped_walk()): a large folio's pages each get their own swap
+    pte, ``folio.swap + page index``, and their own ``folio_dup_swap()``.
     Context: the folio is locked; takes the page-table lock.
     Return: False to stop the rmap walk (a pte could not be converted).
     """
     VM_BUG_ON_FOLIO(not folio_test_locked(folio), folio, "try_to_unmap_one: folio not locked")
     mm: mm_struct = vma.vm_mm
     ret = True
-    pmd = pmd_off(mm, address)
-    pte, ptl = pte_offset_map_lock(mm, pmd, address)
-    if pte is None:
-        return ret
-    pteval = ptep_get(pte)
-    # page_vma_mapped_walk(): does this pte map a page of the folio?
-    if not pte_present(pteval) or pteval.page is None or pteval.page.folio is not folio:
-        pte_unmap_unlock(pte, ptl)
-        return ret
-    subpage = pteval.page
-    anon_exclusive = folio_test_anon(folio) and subpage.anon_exclusive
-    pteval = ptep_clear_flush(mm, address, pte)
-    # Set the dirty flag on the folio now the pte is gone.
-    if pte_dirty(pteval):
-        folio_mark_dirty(folio)
-    if folio_test_anon(folio):
-        entry = folio.swap + subpage.idx
-        if WARN_ON_ONCE(folio_test_swapbacked(folio) != folio_test_swapcache(folio),
-                        "try_to_unmap_one: swap-backed folio not in the swap cache"):
-            set_pte_at(mm, address, pte, pteval)
-            pte_unmap_unlock(pte, ptl)
-            return False
-        if not folio_test_swapbacked(folio):
-            # MADV_FREE page: the only refs must be the isolation one plus the rmaps.
-            ref_count = folio_ref_count(folio)
-            map_count = folio.total_mapcount
-            if ref_count == 1 + map_count and not folio_test_dirty(folio):
-                dec_mm_counter(mm, MM_ANONPAGES)
-                return _discard(folio, subpage, vma, pte, ptl)
-            # Redirtied: it cannot be discarded.  Remap it; swap-backed again.
-            set_pte_at(mm, address, pte, pteval)
-            folio.PG_swapbacked = True
-            pte_unmap_unlock(pte, ptl)
-            return False
-        if folio_dup_swap(folio, subpage) < 0:
-            set_pte_at(mm, address, pte, pteval)
-            pte_unmap_unlock(pte, ptl)
-            return False
-        if arch_unmap_one(mm, vma, address, pteval) < 0:
-            folio_put_swap(folio, subpage)
-            set_pte_at(mm, address, pte, pteval)
-            pte_unmap_unlock(pte, ptl)
-            return False
-        # See folio_try_share_anon_rmap(): clear the pte first.
-        if anon_exclusive and folio_try_share_anon_rmap_pte(folio, subpage):
-            folio_put_swap(folio, subpage)
-            set_pte_at(mm, address, pte, pteval)
-            pte_unmap_unlock(pte, ptl)
-            return False
-        if list_empty(mm.mmlist):
-            spin_lock(mmlist_lock)
+    for pte, ptl, pvmw_address in page_vma_mapped_walk(folio, vma, address):
+        address = pvmw_address
+        subpage = ptep_get(pte).page
+        assert subpage is not None
+        anon_exclusive = folio_test_anon(folio) and subpage.anon_exclusive
+        pteval = ptep_clear_flush(mm, address, pte)
+        # Set the dirty flag on the folio now the pte is gone.
+        if pte_dirty(pteval):
+            folio_mark_dirty(folio)
+        if folio_test_anon(folio):
+            entry = folio.swap + subpage.idx
+            if WARN_ON_ONCE(folio_test_swapbacked(folio) != folio_test_swapcache(folio),
+                            "try_to_unmap_one: swap-backed folio not in the swap cache"):
+                set_pte_at(mm, address, pte, pteval)
+                pte_unmap_unlock(pte, ptl)
+                return False
+            if not folio_test_swapbacked(folio):
+                # MADV_FREE page: the only refs must be the isolation one plus the rmaps.
+                ref_count = folio_ref_count(folio)
+                map_count = folio.total_mapcount
+                if ref_count == 1 + map_count and not folio_test_dirty(folio):
+                    dec_mm_counter(mm, MM_ANONPAGES)
+                    _discard(folio, subpage, vma)
+                    continue
+                # Redirtied: it cannot be discarded.  Remap it; swap-backed again.
+                set_pte_at(mm, address, pte, pteval)
+                folio.PG_swapbacked = True
+                pte_unmap_unlock(pte, ptl)
+                return False
+            if folio_dup_swap(folio, subpage) < 0:
+                set_pte_at(mm, address, pte, pteval)
+                pte_unmap_unlock(pte, ptl)
+                return False
+            if arch_unmap_one(mm, vma, address, pteval) < 0:
+                folio_put_swap(folio, subpage)
+                set_pte_at(mm, address, pte, pteval)
+                pte_unmap_unlock(pte, ptl)
+                return False
+            # See folio_try_share_anon_rmap(): clear the pte first.
+            if anon_exclusive and folio_try_share_anon_rmap_pte(folio, subpage):
+                folio_put_swap(folio, subpage)
+                set_pte_at(mm, address, pte, pteval)
+                pte_unmap_unlock(pte, ptl)
+                return False
             if list_empty(mm.mmlist):
-                list_add(mm.mmlist, init_mm.mmlist)
-            spin_unlock(mmlist_lock)
-        dec_mm_counter(mm, MM_ANONPAGES)
-        inc_mm_counter(mm, MM_SWAPENTS)
-        swp_pte = swp_entry_to_pte(entry)
-        if anon_exclusive:
-            swp_pte = pte_swp_mkexclusive(swp_pte)
-        if pte_soft_dirty(pteval):
-            swp_pte = pte_swp_mksoft_dirty(swp_pte)
-        if pte_uffd_wp(pteval):
-            swp_pte = pte_swp_mkuffd_wp(swp_pte)
-        set_pte_at(mm, address, pte, swp_pte)
-    return _discard(folio, subpage, vma, pte, ptl)
+                spin_lock(mmlist_lock)
+                if list_empty(mm.mmlist):
+                    list_add(mm.mmlist, init_mm.mmlist)
+                spin_unlock(mmlist_lock)
+            dec_mm_counter(mm, MM_ANONPAGES)
+            inc_mm_counter(mm, MM_SWAPENTS)
+            swp_pte = swp_entry_to_pte(entry)
+            if anon_exclusive:
+                swp_pte = pte_swp_mkexclusive(swp_pte)
+            if pte_soft_dirty(pteval):
+                swp_pte = pte_swp_mksoft_dirty(swp_pte)
+            if pte_uffd_wp(pteval):
+                swp_pte = pte_swp_mkuffd_wp(swp_pte)
+            set_pte_at(mm, address, pte, swp_pte)
+        _discard(folio, subpage, vma)
+    return ret
 
 
-def _discard(folio: folio, subpage: page, vma: vm_area_struct, pte: Any, ptl: Any) -> bool:
-    """The ``discard:`` tail of try_to_unmap_one(): drop the rmap and the pte's reference."""
+def _discard(folio: folio, subpage: page, vma: vm_area_struct) -> None:
+    """The ``discard:`` tail of try_to_unmap_one()'s loop: drop the rmap and the pte's reference.
+
+    Context: the page-table lock is held (the walk releases it).
+    """
     folio_remove_rmap_pte(folio, subpage, vma)
     if vma.vm_flags & VM_LOCKED:
         pass                                    # mlock_drain_local()
-    pte_unmap_unlock(pte, ptl)
     folio_put(folio)
-    return True
 
 
 # Linked at the end of the module (see mm/swapfile.py).

@@ -65,8 +65,10 @@ from swaplab.include.linux.mm_types import (
     vma_address,
 )
 from swaplab.include.linux.mmdebug import (
+    BUG_ON,
     VM_BUG_ON,
     VM_BUG_ON_FOLIO,
+    VM_WARN_ON_FOLIO,
     VM_WARN_ON_ONCE_FOLIO,
     WARN_ON,
 )
@@ -102,6 +104,7 @@ from swaplab.kernel.dup import (
     folio_put,
     folio_ref_add,
     folio_ref_sub,
+    folio_test_anon,
     folio_test_large,
     folio_test_locked,
     folio_test_swapbacked,
@@ -153,6 +156,7 @@ def make_poisoned_swp_entry() -> int:
 
 
 def is_poisoned_swp_entry(entry: int) -> bool:
+    """Is ``entry`` the swapin-error marker (make_poisoned_swp_entry())?"""
     return entry == make_poisoned_swp_entry()
 
 
@@ -165,22 +169,27 @@ def xa_mk_value(v: int) -> int:
 
 
 def xa_to_value(entry: int) -> int:
+    """The integer an XArray value entry holds."""
     return entry >> 1
 
 
 def xa_is_value(entry: Any) -> bool:
+    """Is ``entry`` a value entry (an odd integer) rather than a folio or NULL?"""
     return type(entry) is int and bool(entry & 1)
 
 
 def swp_to_radix_entry(entry: int) -> int:
+    """The page-cache value entry that stands for swap entry ``entry``."""
     return xa_mk_value(entry)
 
 
 def radix_to_swp_entry(arg: int) -> int:
+    """The swap entry a page-cache value entry stands for."""
     return xa_to_value(arg)
 
 
 def _xa_same(a: Any, b: Any) -> bool:
+    """Entry identity: the same folio object, or equal value entries."""
     return a is b or (type(a) is int and type(b) is int and a == b)
 
 
@@ -201,18 +210,26 @@ class xarray:
 
 
 def xa_load(xa: xarray, index: int) -> Any:
-    """The entry at ``index`` (None: empty).  Context: RCU read side (lockless)."""
+    """The entry at ``index``.
+
+    Context: any (the kernel's takes the RCU read lock itself).
+    Return: the entry, or None for NULL.
+    """
     return xa.slots.get(index)
 
 
 def xa_get_order(xa: xarray, index: int) -> int:
+    """The order of the entry at ``index`` (0 for NULL or a single-index entry)."""
     return xa.orders.get(index, 0)
 
 
 def __xa_store(xa: xarray, index: int, entry: Any, order: int) -> None:
     """Store ``entry`` over the 2^order indices around ``index`` (None erases).
 
+    The kernel's __xa_store() stores one index; a multi-index store is
+    xas_store() after xas_set_order(), which this models.
     Context: Caller must hold xa_lock.
+    Return: nothing (the kernel's returns the old entry).
     """
     if __debug__:
         lockdep_assert_held(xa.xa_lock)
@@ -241,7 +258,11 @@ def __xa_cmpxchg(xa: xarray, index: int, old: Any, entry: Any) -> Any:
 
 
 def xa_cmpxchg_irq(xa: xarray, index: int, old: Any, entry: Any) -> Any:
-    """__xa_cmpxchg() under xa_lock (irqs off).  Return: the entry that was there."""
+    """__xa_cmpxchg() under xa_lock with interrupts off.
+
+    Context: any context that may take xa_lock (it must not be held).
+    Return: the entry that was at ``index``.
+    """
     spin_lock(xa.xa_lock)
     curr = __xa_cmpxchg(xa, index, old, entry)
     spin_unlock(xa.xa_lock)
@@ -325,19 +346,30 @@ class file:
 
 
 def SHMEM_I(ino: inode) -> shmem_inode_info:
+    """The shmem_inode_info around ``ino``."""
     return ino.info
 
 
 def file_inode(f: file) -> inode:
+    """The inode of file ``f``."""
     return f.f_inode
 
 
 def shmem_mapping(mapping: Any) -> bool:
-    """Is ``mapping`` the page cache of a shmem file?"""
+    """Is ``mapping`` the page cache of a shmem file?
+
+    Context: any.
+    Return: True if it is.
+    """
     return isinstance(mapping, address_space)
 
 
 def vma_is_shmem(vma: vm_area_struct) -> bool:
+    """Does ``vma`` map a shmem file?
+
+    Context: any (the caller keeps the VMA stable).
+    Return: True if it does.
+    """
     return vma.vm_file is not None and shmem_mapping(vma.vm_file.f_mapping)
 
 
@@ -358,25 +390,44 @@ def reset_shmem() -> None:
 # fs/: files, as far as a memfd goes.
 
 def get_file(f: file) -> file:
+    """fs: take a reference on ``f``.
+
+    Context: any; the caller already holds a reference.
+    Return: ``f``.
+    """
     f.f_count += 1
     return f
 
 
 def fput(f: file) -> None:
-    """Drop a reference; the last one releases the inode (a memfd has no name)."""
+    """fs: drop a reference; the last one releases the inode (a memfd has no name).
+
+    Context: process context, may sleep (the inode may be evicted).
+    Return: nothing.
+    """
     f.f_count -= 1
     if f.f_count == 0:
         iput(f.f_inode)
 
 
 def iput(ino: inode) -> None:
+    """fs: drop an inode reference; the last one evicts it (shmem_evict_inode()).
+
+    Context: process context, may sleep.
+    Return: nothing.
+    """
     ino.i_count -= 1
     if ino.i_count == 0:
         shmem_evict_inode(ino)
 
 
 def shmem_file_setup(name: str, size: int, flags: int = 0) -> file:
-    """A new unlinked shmem file of ``size`` bytes (memfd_create(), then ftruncate())."""
+    """A new unlinked shmem file of ``size`` bytes (memfd_create(), then ftruncate()).
+
+    Context: process context.
+    Return: the file, with one reference (the kernel's may return an ERR_PTR;
+    the model's cannot fail).
+    """
     _last_ino[0] += 1
     ino = inode(_last_ino[0])
     ino.i_size = size
@@ -384,8 +435,10 @@ def shmem_file_setup(name: str, size: int, flags: int = 0) -> file:
 
 
 def shmem_setattr(ino: inode, newsize: int) -> int:
-    """ftruncate(2) of a shmem file: a shrink truncates the page cache and swap.
+    """ftruncate(2) of a shmem file: a shrink unmaps and truncates the page cache and swap.
 
+    Context: process context, may sleep (the kernel's caller holds the inode
+    lock; not modeled).
     Return: 0.
     """
     oldsize = ino.i_size
@@ -399,13 +452,23 @@ def shmem_setattr(ino: inode, newsize: int) -> int:
 
 
 def shmem_mmap(f: file, vma: vm_area_struct) -> int:
-    """file->f_op->mmap: nothing to set up but the VMA's file.  Return: 0."""
+    """file->f_op->mmap of a shmem file: nothing to set up but the VMA's file.
+
+    Context: mmap_lock held for write (mmap_region()).
+    Return: 0.
+    """
     VM_BUG_ON(vma.vm_file is not f, "shmem_mmap: vma->vm_file is not the file")
     return 0
 
 
 def vma_interval_tree_insert(vma: vm_area_struct, mapping: address_space) -> None:
-    """Link a VMA into its file's i_mmap.  Context: takes i_mmap_rwsem."""
+    """Link a VMA into its file's i_mmap (vma_link_file(): i_mmap_lock_write() around vma_interval_tree_insert()).
+
+    The kernel's vma_interval_tree_insert() wants i_mmap_rwsem held; the
+    model's takes it itself.
+    Context: mmap_lock held for write; i_mmap_rwsem not held (taken here).
+    Return: nothing.
+    """
     mutex_lock(mapping.i_mmap_rwsem)
     mapping.i_mmap.append(vma)
     mutex_unlock(mapping.i_mmap_rwsem)
@@ -416,6 +479,7 @@ def vma_interval_tree_insert_after(node: vm_area_struct, prev: vm_area_struct,
     """Link ``node`` into its file's i_mmap just after ``prev`` (fork's copy of ``prev``).
 
     Context: Caller must hold i_mmap_rwsem for write.
+    Return: nothing.
     """
     if __debug__:
         lockdep_assert_held(mapping.i_mmap_rwsem)
@@ -423,7 +487,11 @@ def vma_interval_tree_insert_after(node: vm_area_struct, prev: vm_area_struct,
 
 
 def unlink_file_vma(vma: vm_area_struct) -> None:
-    """mm/mmap.c: take a VMA off its file's i_mmap (munmap, exit)."""
+    """mm/mmap.c: take a VMA off its file's i_mmap (munmap, exit).
+
+    Context: mmap_lock held for write, or the mm is exiting; takes i_mmap_rwsem.
+    Return: nothing.
+    """
     mapping = vma.vm_file.f_mapping
     mutex_lock(mapping.i_mmap_rwsem)
     if vma in mapping.i_mmap:
@@ -435,6 +503,11 @@ def unlink_file_vma(vma: vm_area_struct) -> None:
 # Accounting.
 
 def shmem_update_stats(folio: folio, nr_pages: int) -> None:
+    """Account ``nr_pages`` (negative: removed) in NR_FILE_PAGES and NR_SHMEM.
+
+    Context: xa_lock held, as in every caller (the stat update wants irqs off).
+    Return: nothing.
+    """
     node_stat_mod_folio(folio, NR_FILE_PAGES, nr_pages)
     node_stat_mod_folio(folio, NR_SHMEM, nr_pages)
 
@@ -466,10 +539,13 @@ def shmem_recalc_inode(ino: inode, alloced: int, swapped: int) -> bool:
 
 
 def shmem_swap_usage(vma: vm_area_struct) -> int:
-    """fs/proc/task_mmu.c smaps ``Swap:`` of a shmem VMA, in bytes.
+    """mm/shmem.c, for smaps ``Swap:``: the swap used by a shmem VMA, in bytes.
 
     The whole file mapped: ``info->swapped``; else the swap entries counted
     in the mapped range (shmem_partial_swap_usage()).
+    Context: mmap_lock held (smaps); lockless reads of ``info->swapped`` and
+    the page cache.
+    Return: the bytes of swap.
     """
     ino = file_inode(vma.vm_file)
     info = SHMEM_I(ino)
@@ -541,7 +617,12 @@ def shmem_replace_entry(mapping: address_space, index: int, expected: Any, repla
 
 
 def shmem_delete_from_page_cache(folio: folio, radswap: int) -> None:
-    """Replace a page-cache folio by its swap value entry; drop the cache's references."""
+    """Replace a page-cache folio by its swap value entry; drop the cache's references.
+
+    Context: the folio is locked and in the page cache (shmem_writeout());
+    xa_lock not held (taken here).
+    Return: nothing.
+    """
     mapping = folio.mapping
     nr = folio_nr_pages(folio)
     spin_lock(mapping.i_pages.xa_lock)
@@ -555,7 +636,12 @@ def shmem_delete_from_page_cache(folio: folio, radswap: int) -> None:
 
 
 def filemap_remove_folio(folio: folio) -> None:
-    """mm/filemap.c: take a locked folio out of its page cache and drop the cache's references."""
+    """mm/filemap.c: take a locked folio out of its page cache and drop the cache's references.
+
+    Context: Caller must hold the folio lock; xa_lock not held (taken here).
+    Return: nothing.
+    """
+    BUG_ON(not folio_test_locked(folio), "filemap_remove_folio: folio not locked")
     mapping = folio.mapping
     nr = folio_nr_pages(folio)
     spin_lock(mapping.i_pages.xa_lock)
@@ -568,7 +654,12 @@ def filemap_remove_folio(folio: folio) -> None:
 
 
 def truncate_inode_folio(mapping: address_space, folio: folio) -> None:
-    """mm/truncate.c: unmap a locked page-cache folio everywhere and remove it."""
+    """mm/truncate.c: unmap a locked page-cache folio everywhere and remove it.
+
+    Context: Caller must hold the folio lock; the folio is in ``mapping``
+    (the caller has checked: the kernel's returns -EIO otherwise).
+    Return: nothing (the kernel's returns 0).
+    """
     if folio_mapped(folio):
         unmap_mapping_range(mapping, folio.index << PAGE_SHIFT,
                             folio_nr_pages(folio) << PAGE_SHIFT, False)
@@ -580,7 +671,7 @@ def truncate_inode_folio(mapping: address_space, folio: folio) -> None:
 # Writeout (reclaim).
 
 def _total_swap_pages() -> int:
-    # total_swap_pages is a mm/swapfile.c global: read it at the time of use.
+    """mm/swapfile.c's ``total_swap_pages``, read at the time of use."""
     return swapfile.total_swap_pages
 
 
@@ -655,7 +746,11 @@ def _redirty(folio: folio) -> int:
 # Swap-in.
 
 def shmem_confirm_swap(mapping: address_space, index: int, swap: int) -> int:
-    """Is the swap entry ``swap`` still at ``index``?  Return: its order, or -1."""
+    """Is the swap entry ``swap`` still at ``index``?
+
+    Context: any (a lockless page-cache lookup; the answer can change at once).
+    Return: the order of the entry, or -1 if it is not there.
+    """
     entry = xa_load(mapping.i_pages, index)
     if _xa_same(entry, swp_to_radix_entry(swap)):
         return xa_get_order(mapping.i_pages, index)
@@ -685,7 +780,12 @@ def shmem_swap_alloc_folio(ino: inode, vma: vm_area_struct | None, index: int, e
 
 
 def shmem_swapin_cluster(swap: int, gfp: int, info: shmem_inode_info, index: int) -> folio | None:
-    """Cached swap-in (readahead of order-0 folios; page-cluster 0 reads one)."""
+    """Cached swap-in (readahead of order-0 folios; page-cluster 0 reads one).
+
+    Context: process context, may sleep; the caller pins the device
+    (get_swap_device()).
+    Return: the folio in the swap cache, with a reference, or None.
+    """
     return read_swap_cache_async(swap, gfp, None, 0)
 
 
@@ -796,6 +896,7 @@ def shmem_set_folio_swapin_error(ino: inode, index: int, folio: folio, swap: int
     The slots are released (count 1 -> 0, then out of the swap cache); the
     page counts as neither alloced nor swapped any more.
     Context: Caller must ensure the folio is locked and in the swap cache.
+    Return: nothing.
     """
     mapping = ino.i_mapping
     if __debug__:
@@ -820,8 +921,9 @@ def shmem_set_folio_swapin_error(ino: inode, index: int, folio: folio, swap: int
 
 def shmem_alloc_and_add_folio(vmf: vm_fault | None, gfp: int, ino: inode, index: int,
                               fault_mm: mm_struct | None) -> Any:
-    """A new zeroed, locked folio in the page cache at ``index`` (a hole).
+    """A new locked folio in the page cache at ``index`` (a hole), not yet uptodate.
 
+    Context: process context, may sleep; no locks held.
     Return: the folio (one reference, locked), or -ENOMEM / -EEXIST.
     """
     f = folio_alloc(gfp, 0)                     # shmem_alloc_folio()
@@ -895,6 +997,11 @@ def shmem_get_folio_gfp(ino: inode, index: int, write_end: int, foliop: list[Any
 
 
 def vmf_error(err: int) -> int:
+    """include/linux/mm.h: the fault code for errno ``err``.
+
+    Context: any.
+    Return: VM_FAULT_OOM for -ENOMEM, else VM_FAULT_SIGBUS.
+    """
     return VM_FAULT_OOM if err == -ENOMEM else VM_FAULT_SIGBUS
 
 
@@ -939,7 +1046,8 @@ def shmem_undo_range(ino: inode, lstart: int, lend: int, unfalloc: bool) -> None
 
     Page-cache folios are unmapped and removed, swap entries released
     (shmem_free_swap()).  Partial pages are not zeroed (not modeled).
-    Context: process context, may sleep.
+    Context: process context, may sleep; no locks held.
+    Return: nothing.
     """
     mapping = ino.i_mapping
     start = (lstart + PAGE_SIZE - 1) >> PAGE_SHIFT
@@ -983,6 +1091,12 @@ def shmem_undo_range(ino: inode, lstart: int, lend: int, unfalloc: bool) -> None
 
 
 def shmem_truncate_range(ino: inode, lstart: int, lend: int) -> None:
+    """Truncate the whole pages of ``[lstart, lend]``: shmem_undo_range() without unfalloc.
+
+    Context: process context, may sleep (the kernel's caller holds the inode
+    lock; not modeled).
+    Return: nothing.
+    """
     shmem_undo_range(ino, lstart, lend, False)
 
 
@@ -1005,7 +1119,12 @@ def shmem_fallocate(f: file, mode: int, offset: int, length: int) -> int:
 
 
 def shmem_evict_inode(ino: inode) -> None:
-    """The last reference to the inode is gone: free its pages and swap."""
+    """The last reference to the inode is gone: free its pages and swap, leave the swaplist.
+
+    Waits while shmem_unuse() is scanning the inode (``stop_eviction``).
+    Context: process context, may sleep; no locks held.
+    Return: nothing.
+    """
     info = SHMEM_I(ino)
     ino.i_size = 0
     shmem_truncate_range(ino, 0, -1)
@@ -1028,6 +1147,8 @@ def shmem_find_swap_entries(mapping: address_space, start: int, type: int) -> li
     """Up to PAGEVEC_SIZE (index, value entry) pairs of device ``type`` from ``start``.
 
     Swapin error entries are ignored: everything that can be done was done.
+    Context: swapoff, no locks held (the kernel's walks under the RCU read lock).
+    Return: the pairs, in index order (empty: none left).
     """
     out: list[tuple[int, int]] = []
     for index in sorted(mapping.i_pages.slots):
@@ -1047,7 +1168,11 @@ def shmem_find_swap_entries(mapping: address_space, start: int, type: int) -> li
 
 
 def shmem_unuse_swap_entries(ino: inode, batch: list[tuple[int, int]]) -> int:
-    """Swap in every entry of ``batch``.  Return: how many, or -ENOMEM."""
+    """Swap in every entry of ``batch`` (shmem_swapin_folio()).
+
+    Context: swapoff, no locks held; may sleep.
+    Return: how many were swapped in, or -ENOMEM.
+    """
     ret = 0
     error = 0
     for index, entry in batch:
@@ -1064,7 +1189,11 @@ def shmem_unuse_swap_entries(ino: inode, batch: list[tuple[int, int]]) -> int:
 
 
 def shmem_unuse_inode(ino: inode, type: int) -> int:
-    """Bring every swap entry of ``type`` of one inode back.  Return: 0 or -errno."""
+    """Bring every swap entry of device ``type`` of one inode back into its page cache.
+
+    Context: swapoff, no locks held; may sleep.
+    Return: 0, or -ENOMEM.
+    """
     mapping = ino.i_mapping
     start = 0
     while True:
@@ -1112,12 +1241,23 @@ def shmem_unuse(type: int) -> int:
 # mm/rmap.c, the file side (see the module notes: to move to mm/rmap.py).
 
 def mm_counter_file(folio: folio) -> int:
-    """include/linux/mm.h: the rss counter of a file folio."""
+    """include/linux/mm.h: the rss counter of a file folio.
+
+    Context: any.
+    Return: MM_SHMEMPAGES for a swap-backed (shmem) folio, else MM_FILEPAGES.
+    """
     return MM_SHMEMPAGES if folio_test_swapbacked(folio) else MM_FILEPAGES
 
 
 def folio_add_file_rmap_ptes(folio: folio, p: page, nr_pages: int, vma: vm_area_struct) -> None:
-    """Add ``nr_pages`` pte mappings of a page-cache folio.  Context: PTL held, folio locked."""
+    """Add ``nr_pages`` pte mappings of a page-cache folio, from page ``p`` on.
+
+    Context: Caller must hold the page table lock; the folio is locked (the
+    fault path).
+    Return: nothing.
+    """
+    if __debug__:
+        VM_WARN_ON_FOLIO(folio_test_anon(folio), folio, "folio_add_file_rmap_ptes: anon folio")
     for i in range(p.idx, p.idx + nr_pages):
         folio.pages[i].mapcount += 1
     folio.total_mapcount += nr_pages
@@ -1126,8 +1266,13 @@ def folio_add_file_rmap_ptes(folio: folio, p: page, nr_pages: int, vma: vm_area_
 def rmap_walk_file(folio: folio, rmap_one: Any, done: Any, arg: Any, locked: bool) -> None:
     """Call ``rmap_one(folio, vma, address, arg)`` for every VMA of the file mapping ``folio``.
 
-    Context: the folio is locked; takes i_mmap_rwsem unless ``locked``.
+    Stops when ``rmap_one`` returns False or ``done(folio)`` is true.
+    Context: Caller must hold the folio lock; takes i_mmap_rwsem unless
+    ``locked``.
+    Return: nothing.
     """
+    if __debug__:
+        VM_BUG_ON_FOLIO(not folio_test_locked(folio), folio, "rmap_walk_file: folio not locked")
     mapping = folio.mapping
     if mapping is None:
         return
@@ -1177,6 +1322,7 @@ def try_to_unmap_file(folio: folio, flags: int) -> None:
     """try_to_unmap() of a page-cache folio: rmap_walk_file() with try_to_unmap_file_one().
 
     Context: Caller must hold the folio lock.
+    Return: nothing (the caller tests folio_mapped()).
     """
     if __debug__:
         VM_BUG_ON_FOLIO(not folio_test_locked(folio), folio, "try_to_unmap_file: folio not locked")

@@ -25,7 +25,7 @@ workflow"; the ledger in swaplab/check enforces each paragraph):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from swaplab.check.findings import __always_inline
 from swaplab.include.linux.mmdebug import VM_WARN_ON_ONCE
@@ -35,16 +35,16 @@ from swaplab.kernel.dup import list_head
 from swaplab.kernel.locking import spin_lock, spin_lock_irq, spin_unlock, spin_unlock_irq, spinlock_t
 
 # enum swap_cluster_flags
-CLUSTER_FLAG_NONE = 0       # no list
-CLUSTER_FLAG_FREE = 1       # in free_clusters
-CLUSTER_FLAG_NONFULL = 2    # in nonfull_clusters[order]
-CLUSTER_FLAG_FRAG = 3       # in frag_clusters[order]
-CLUSTER_FLAG_USABLE = CLUSTER_FLAG_FRAG   # clusters below this can be allocated from
-CLUSTER_FLAG_FULL = 4       # in full_clusters
-CLUSTER_FLAG_DISCARD = 5    # in discard_clusters
-CLUSTER_FLAG_MAX = 6
+CLUSTER_FLAG_NONE: Final = 0       # no list
+CLUSTER_FLAG_FREE: Final = 1       # in free_clusters
+CLUSTER_FLAG_NONFULL: Final = 2    # in nonfull_clusters[order]
+CLUSTER_FLAG_FRAG: Final = 3       # in frag_clusters[order]
+CLUSTER_FLAG_USABLE: Final = CLUSTER_FLAG_FRAG   # clusters below this can be allocated from
+CLUSTER_FLAG_FULL: Final = 4       # in full_clusters
+CLUSTER_FLAG_DISCARD: Final = 5    # in discard_clusters
+CLUSTER_FLAG_MAX: Final = 6
 
-CLUSTER_FLAG_NAMES = ("NONE", "FREE", "NONFULL", "FRAG", "FULL", "DISCARD")
+CLUSTER_FLAG_NAMES: Final = ("NONE", "FREE", "NONFULL", "FRAG", "FULL", "DISCARD")
 
 
 class swap_cluster_info:
@@ -73,7 +73,7 @@ class swap_cluster_info:
 
 
 # The array of devices, indexed by type (mm/swapfile.c: swap_info[]).
-swap_info: list[swap_info_struct | None] = []
+swap_info: Final[list[swap_info_struct | None]] = []
 
 
 # Callers of all helpers below must ensure the entry, type or offset is
@@ -85,6 +85,17 @@ swap_info: list[swap_info_struct | None] = []
 # model's CONFIG_DEBUG_VM=n) drops them as the kernel's compiler does.
 @__always_inline
 def __swap_type_to_info(type: int) -> swap_info_struct | None:
+    """The device of swap type ``type``, unchecked.
+
+    Unlike the kernel's, this lookup does not warn when ``si->users`` is
+    already zero (race with swapoff): swap_type_to_info() goes through it for
+    types that may be dead.
+
+    Context: Caller must ensure ``type`` is valid and pin the device (see the
+    comment above).
+    Return: the swap_info_struct, or None if ``type`` is past the end of
+    swap_info[].
+    """
     try:
         return swap_info[type]
     except IndexError:
@@ -93,6 +104,11 @@ def __swap_type_to_info(type: int) -> swap_info_struct | None:
 
 @__always_inline
 def __swap_entry_to_info(entry: int) -> swap_info_struct | None:
+    """The device of ``entry``, unchecked: __swap_type_to_info(swp_type(entry)).
+
+    Context: Caller must ensure the entry is valid and pin its device.
+    Return: the swap_info_struct, or None if the type is past swap_info[].
+    """
     try:
         return swap_info[entry >> SWP_TYPE_SHIFT]
     except IndexError:
@@ -101,6 +117,14 @@ def __swap_entry_to_info(entry: int) -> swap_info_struct | None:
 
 @__always_inline
 def __swap_offset_to_cluster(si: swap_info_struct, offset: int) -> swap_cluster_info:
+    """The cluster holding slot ``offset`` of ``si``.
+
+    Context: Caller must ensure ``offset`` is valid and pin the device; warns
+    once if the device's reference count is already zero (race with swapoff).
+    Return: the cluster (not locked).  An offset beyond ``si->max``, or a device
+    without clusters, is the kernel's out-of-bounds access: a ``crash`` finding
+    and KernelOops.
+    """
     if __debug__:
         users = si.users
         if not users.live:
@@ -129,14 +153,31 @@ def _cluster_oops(si: swap_info_struct | None, offset: int) -> swap_cluster_info
 
 @__always_inline
 def __swap_entry_to_cluster(entry: int) -> swap_cluster_info:
+    """The cluster holding ``entry``'s slot.
+
+    Context: Caller must ensure the entry is valid and pin its device.
+    Return: the cluster (not locked); no device for the type is the kernel's
+    NULL dereference (``crash`` finding, KernelOops).
+    """
     si = __swap_entry_to_info(entry)
     if si is None:
-        return _cluster_oops(si, entry & SWP_OFFSET_MASK)
+        return _cluster_oops(None, entry & SWP_OFFSET_MASK)
     return __swap_offset_to_cluster(si, entry & SWP_OFFSET_MASK)
 
 
 @__always_inline
 def __swap_cluster_lock(si: swap_info_struct, offset: int, irq: bool) -> swap_cluster_info:
+    """Look up and lock the cluster of ``offset``, with IRQs off if ``irq``.
+
+    The worker behind swap_cluster_lock{,_irq}() and
+    swap_cluster_get_and_lock{,_irq}().
+
+    Context: Caller must pin the device (get_swap_device(), a locked swap-cache
+    folio, or the PTL of a pte holding an entry of it) and not hold the
+    cluster lock; warns once if ``si->users`` is already zero (race with
+    swapoff).
+    Return: the locked cluster (KernelOops for an offset without one).
+    """
     if __debug__:
         users = si.users
         if not users.live:
@@ -184,6 +225,11 @@ def swap_cluster_lock(si: swap_info_struct, offset: int) -> swap_cluster_info:
 
 @__always_inline
 def swap_cluster_lock_irq(si: swap_info_struct, offset: int) -> swap_cluster_info:
+    """Lock the cluster of ``offset`` with IRQs off.
+
+    Context: as swap_cluster_lock(): the caller pins the device.
+    Return: the locked cluster.
+    """
     return __swap_cluster_lock(si, offset, True)
 
 
@@ -219,21 +265,43 @@ def swap_cluster_get_and_lock_irq(folio: Any) -> swap_cluster_info:
 
 @__always_inline
 def swap_cluster_unlock(ci: swap_cluster_info) -> None:
+    """Unlock a cluster locked by swap_cluster_lock() or swap_cluster_get_and_lock().
+
+    Context: ``ci->lock`` held by current.
+    Return: nothing.
+    """
     spin_unlock(ci.lock)
 
 
 @__always_inline
 def swap_cluster_unlock_irq(ci: swap_cluster_info) -> None:
+    """Unlock a cluster locked with IRQs off, re-enabling IRQs.
+
+    Context: ``ci->lock`` held by current, taken by an ``_irq`` variant.
+    Return: nothing.
+    """
     spin_unlock_irq(ci.lock)
 
 
 def swp_cluster_offset(entry: int) -> int:
-    """Index of the entry's slot inside its cluster."""
+    """Index of the entry's slot inside its cluster.
+
+    Context: any.
+    Return: ``swp_offset(entry) % SWAPFILE_CLUSTER``.
+    """
     return swp_offset(entry) % SWAPFILE_CLUSTER
 
 
 def folio_matches_swap_entry(folio: Any, entry: int) -> bool:
-    """The folio is still in the swap cache and covers ``entry``."""
+    """Is the folio still in the swap cache, covering ``entry``?
+
+    Callers look a folio up locklessly, lock it and then re-check with this
+    that it was not removed (or moved) meanwhile.
+
+    Context: Caller should hold the folio lock for the answer to stay true.
+    Return: True if the folio is in the swap cache and its (naturally aligned)
+    range of entries contains ``entry``.
+    """
     if not folio.PG_swapcache:
         return False
     nr = 1 << folio.order

@@ -47,12 +47,22 @@ def swap_cache_get_folio(entry: int) -> folio | None:
 
 
 def swap_cache_has_folio(entry: int) -> bool:
+    """Does the swap cache hold a folio for ``entry``?
+
+    Context: Caller pins the device; lockless, so the answer may be stale
+    unless the caller also holds something that keeps the slot cached.
+    Return: True if the slot's table word is a folio.
+    """
     ci = __swap_entry_to_cluster(entry)
     return swp_tb_is_folio(swap_table_get(ci, swp_offset(entry) % SWAPFILE_CLUSTER))
 
 
 def swap_cache_get_shadow(entry: int) -> int | None:
-    """The workingset shadow of an uncached slot, if its folio left one."""
+    """The workingset shadow of an uncached slot, if its folio left one.
+
+    Context: Caller pins the device; lockless read.
+    Return: the shadow (an odd int), or None if the word is NULL or a folio.
+    """
     ci = __swap_entry_to_cluster(entry)
     return swp_tb_to_shadow(swap_table_get(ci, swp_offset(entry) % SWAPFILE_CLUSTER))
 
@@ -116,10 +126,12 @@ def __swap_cache_del_folio(ci: swap_cluster_info, folio: folio, entry: int,
                            shadow: int | None) -> None:
     """Remove a folio from the swap cache, leaving ``shadow`` (or NULL) in its slots.
 
-    Slots whose swap count is 0 are freed right here.
+    Slots whose swap count is 0 are freed right here.  The caller drops the
+    cache's folio references afterwards.
 
     Context: Caller must hold ci->lock and ensure the folio is locked, in the
     swap cache and not under writeback.
+    Return: nothing.
     """
     if __debug__:
         lockdep_assert_held(ci.lock)
@@ -150,7 +162,8 @@ def swap_cache_del_folio(folio: folio) -> None:
     """Remove a folio from the swap cache and drop the cache's references.
 
     Context: Caller must ensure the folio is locked, in the swap cache and
-    not under writeback.
+    not under writeback; takes the cluster lock.
+    Return: nothing.
     """
     entry = folio.swap
     ci = swap_cluster_lock(__swap_entry_to_info(entry), swp_offset(entry))  # type: ignore[arg-type]
@@ -160,8 +173,15 @@ def swap_cache_del_folio(folio: folio) -> None:
 
 
 def __swap_cache_clear_shadow(entry: int, nr_ents: int) -> None:
-    """Clear shadows of slots being freed.  Context: their cluster lock is held."""
+    """Clear the shadows of slots being freed.
+
+    Context: Caller must hold the lock of the slots' cluster (the kernel's
+    __swap_table_xchg() asserts it); none of the slots is cached.
+    Return: nothing.
+    """
     ci = __swap_entry_to_cluster(entry)
+    if __debug__:
+        lockdep_assert_held(ci.lock)
     table = ci.table
     if not table:
         return
@@ -301,6 +321,7 @@ def free_swap_cache(folio: folio) -> None:
     """Free the swap space of an unmapped swap-cache folio if nothing else uses it.
 
     Context: any; only try-locks the folio.
+    Return: nothing.
     """
     if folio.PG_swapcache and not folio_mapped(folio) and folio_trylock(folio):
         folio_free_swap(folio)
@@ -308,7 +329,11 @@ def free_swap_cache(folio: folio) -> None:
 
 
 def free_pages_and_swap_cache(folios: list[folio]) -> None:
-    """Drop the references a TLB batch held, freeing unmapped folios' swap first."""
+    """Drop the references a TLB batch held, freeing unmapped folios' swap first.
+
+    Context: after the TLB flush of an unmap; no page-table lock needed.
+    Return: nothing.
+    """
     for f in folios:
         free_swap_cache(f)
     for f in folios:

@@ -30,6 +30,12 @@ if TYPE_CHECKING:
 SwpTb = Union[int, folio]
 
 
+# The vocabulary below (construction, type checking, value extraction), as
+# in mm/swap_table.h: each helper only converts or tests one word it is
+# given, so any context will do and nothing is locked; it returns the
+# converted word, the answer, or None when the word is of another type.
+# Only the accessors at the end touch a table; each names its lock.
+
 # Helpers for swap table entry construction.
 def null_to_swp_tb() -> SwpTb:
     return 0
@@ -72,6 +78,11 @@ def swp_tb_to_shadow(swp_tb: SwpTb) -> int | None:
 
 # Helpers for accessing a swap table: the __ ones need ci->lock held.
 def __swap_table_set(ci: swap_cluster_info, off: int, swp_tb: SwpTb) -> None:
+    """Set the table word of slot ``off`` of ``ci`` (NULL drops the key).
+
+    Context: ``ci->lock`` held; the cluster has a table.
+    Return: nothing.
+    """
     if __debug__:
         lockdep_assert_held(ci.lock)
     if not swp_tb:
@@ -81,7 +92,11 @@ def __swap_table_set(ci: swap_cluster_info, off: int, swp_tb: SwpTb) -> None:
 
 
 def __swap_table_set_range(ci: swap_cluster_info, off: int, nr: int, swp_tb: SwpTb) -> None:
-    """__swap_table_set() on the ``nr`` words of a folio's slots (the kernel loops)."""
+    """__swap_table_set() on the ``nr`` words of a folio's slots (the kernel loops).
+
+    Context: ``ci->lock`` held; the cluster has a table.
+    Return: nothing.
+    """
     if __debug__:
         lockdep_assert_held(ci.lock)
     table = ci.table
@@ -93,6 +108,11 @@ def __swap_table_set_range(ci: swap_cluster_info, off: int, nr: int, swp_tb: Swp
 
 
 def __swap_table_xchg(ci: swap_cluster_info, off: int, swp_tb: SwpTb) -> SwpTb:
+    """Set the table word of slot ``off`` and return the previous one.
+
+    Context: ``ci->lock`` held; the cluster has a table.
+    Return: the old word (0 for NULL).
+    """
     if __debug__:
         lockdep_assert_held(ci.lock)
     old: SwpTb = ci.table.get(off, 0)  # type: ignore[union-attr]
@@ -101,6 +121,14 @@ def __swap_table_xchg(ci: swap_cluster_info, off: int, swp_tb: SwpTb) -> SwpTb:
 
 
 def __swap_table_get(ci: swap_cluster_info, off: int) -> SwpTb:
+    """Read the table word of slot ``off`` under the cluster lock.
+
+    The kernel also accepts an RCU reader (``rcu_dereference_check``); the
+    model asks for the lock.
+
+    Context: ``ci->lock`` held.
+    Return: the word, 0 (NULL) if the slot or the whole table is empty.
+    """
     if __debug__:
         lockdep_assert_held(ci.lock)
     table = ci.table
@@ -108,12 +136,23 @@ def __swap_table_get(ci: swap_cluster_info, off: int) -> SwpTb:
 
 
 def swap_table_get(ci: swap_cluster_info, off: int) -> SwpTb:
-    """Lockless read (the kernel reads under rcu_read_lock)."""
+    """Lockless read of the table word of slot ``off`` (the kernel reads under rcu_read_lock).
+
+    Context: any; the caller pins the device.  The word may change at once:
+    a folio found must be locked and re-checked (folio_matches_swap_entry()).
+    Return: the word, 0 (NULL) if the slot or the whole table is empty.
+    """
     table = ci.table
     return table.get(off, 0) if table is not None else 0
 
 
 def swap_table_alloc() -> dict[int, Any]:
+    """Allocate an empty swap table for a cluster.
+
+    Context: any (the model's allocation cannot sleep or fail here; the
+    injected failure is in swap_cluster_alloc_table()).
+    Return: an empty table.
+    """
     return {}
 
 

@@ -16,7 +16,7 @@ puts them back to boot state.
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Any, Final
 
 from swaplab.check.findings import __always_inline, report
 from swaplab.include.linux.errno import (EAGAIN, EBUSY, EEXIST, EINTR, EINVAL, ENODEV, ENOENT,
@@ -85,23 +85,28 @@ class atomic_long_t:
         self.counter = v
 
 
-nr_swap_pages = atomic_long_t(0)
+nr_swap_pages: Final = atomic_long_t(0)
 total_swap_pages = 0        # protected by swap_lock
 nr_swapfiles = 0            # protected by swap_lock
 nr_rotate_swap = 0
 
 # memset() sources: a run of each byte value, sliced to length.
-_USAGE_RUN = {1: b"\x01" * SWAPFILE_CLUSTER, SWAP_HAS_CACHE: b"\x40" * SWAPFILE_CLUSTER}
-_ZEROES = bytes(SWAPFILE_CLUSTER)
+_USAGE_RUN: Final = {1: b"\x01" * SWAPFILE_CLUSTER, SWAP_HAS_CACHE: b"\x40" * SWAPFILE_CLUSTER}
+_ZEROES: Final = bytes(SWAPFILE_CLUSTER)
 # Bytes a plain increment by 1 handles (in use, digit < SWAP_MAP_MAX, no
 # continuation), and the increment itself, for bytes.translate().
-_DUP_PLAIN = bytes(b for b in range(256)
+_DUP_PLAIN: Final = bytes(b for b in range(256)
                    if not b & COUNT_CONTINUED and b & 0x3f < SWAP_MAP_MAX and b != 0)
-_DUP_INC = bytes(b + 1 if b in _DUP_PLAIN else b for b in range(256))
+_DUP_INC: Final = bytes(b + 1 if b in _DUP_PLAIN else b for b in range(256))
 
 
 def bitmap_clear(map: bytearray, start: int, nr: int) -> None:
-    """lib/bitmap.c ``bitmap_clear()``: clear bits ``[start, start + nr)`` of a bitmap."""
+    """lib/bitmap.c ``bitmap_clear()``: clear bits ``[start, start + nr)`` of a bitmap.
+
+    Context: the caller serialises the bitmap (for the zeromap: the slots'
+    cluster lock).
+    Return: nothing.
+    """
     end = start + nr
     while start < end and start & 7:
         map[start >> 3] &= ~(1 << (start & 7)) & 0xff
@@ -126,7 +131,7 @@ class percpu_swap_cluster_t:
         self.lock = spinlock_t("percpu_swap_cluster.lock")
 
 
-percpu_swap_cluster: list[percpu_swap_cluster_t] = [percpu_swap_cluster_t()]
+percpu_swap_cluster: Final[list[percpu_swap_cluster_t]] = [percpu_swap_cluster_t()]
 
 
 def reset_swapfile(nr_cpus: int = 1) -> None:
@@ -145,16 +150,35 @@ def reset_swapfile(nr_cpus: int = 1) -> None:
 
 
 def get_nr_swap_pages() -> int:
+    """include/linux/swap.h: free swap slots on all enabled devices.
+
+    Context: any (lockless read of nr_swap_pages).
+    Return: the number of free slots.
+    """
     return nr_swap_pages.counter
 
 
 def vm_swap_full() -> bool:
-    """Swap is more than half used (``nr_swap_pages * 2 < total_swap_pages``)."""
+    """Is swap more than half used (``nr_swap_pages * 2 < total_swap_pages``)?
+
+    Context: any (lockless read).
+    Return: True if more than half of the swap slots are in use.
+    """
     return nr_swap_pages.counter * 2 < total_swap_pages
 
 
 @__always_inline
 def swap_type_to_info(type: int) -> swap_info_struct | None:
+    """The device of a swap type, or None for a type out of range.
+
+    The kernel also returns NULL for a negative type; the model does not
+    check it (``swap_info[-1]`` is the last device), and relies on callers
+    never passing one.
+
+    Context: any; the device stays valid only while pinned (get_swap_device()
+    or another guard against swapoff).
+    Return: the swap_info_struct, or None (type >= MAX_SWAPFILES or never used).
+    """
     if type >= MAX_SWAPFILES:
         return None
     return __swap_type_to_info(type)
@@ -162,10 +186,20 @@ def swap_type_to_info(type: int) -> swap_info_struct | None:
 
 @__always_inline
 def swap_entry_to_info(entry: int) -> swap_info_struct | None:
+    """The device of an entry's type, or None for a type out of range.
+
+    Context: any; the device stays valid only while pinned.
+    Return: the swap_info_struct, or None.
+    """
     return swap_type_to_info(swp_type(entry))
 
 
 def swap_usage_in_pages(si: swap_info_struct) -> int:
+    """Slots in use on the device: ``si->inuse_pages`` without the off-list bit.
+
+    Context: any (lockless read).
+    Return: the number of used slots.
+    """
     return si.inuse_pages & SWAP_USAGE_COUNTER_MASK
 
 
@@ -174,7 +208,12 @@ def swap_usage_in_pages(si: swap_info_struct) -> int:
 
 @__always_inline
 def get_swap_device_info(si: swap_info_struct) -> bool:
-    """``percpu_ref_tryget_live(&si->users)``."""
+    """``percpu_ref_tryget_live(&si->users)``: pin a device unless swapoff killed its reference.
+
+    Context: any.
+    Return: True with a reference taken (drop it with put_swap_device()),
+    False if the device is not live.
+    """
     users = si.users
     if not users.live:
         return False
@@ -206,7 +245,13 @@ def get_swap_device(entry: int) -> swap_info_struct | None:
 
 
 def put_swap_device(si: swap_info_struct) -> None:
-    """``percpu_ref_put(&si->users)``.  Context: paired with get_swap_device()."""
+    """``percpu_ref_put(&si->users)``: drop a reference taken by get_swap_device().
+
+    An underflow (a put without a get) is a ``vm-warn`` finding.
+
+    Context: paired with get_swap_device() or get_swap_device_info().
+    Return: nothing.
+    """
     users = si.users
     users.count -= 1
     if users.count < 0:
@@ -215,6 +260,11 @@ def put_swap_device(si: swap_info_struct) -> None:
 
 
 def percpu_ref_is_zero(ref: percpu_ref) -> bool:
+    """include/linux/percpu-refcount.h: is the reference killed and dropped to zero?
+
+    Context: any.
+    Return: True if the ref is no longer live and holds no reference.
+    """
     return not ref.live and ref.count == 0
 
 
@@ -223,27 +273,37 @@ def percpu_ref_is_zero(ref: percpu_ref) -> bool:
 
 @__always_inline
 def cluster_offset(si: swap_info_struct, ci: swap_cluster_info) -> int:
+    """Offset of the first slot of ``ci`` (tiny helper)."""
     return ci.idx * SWAPFILE_CLUSTER
 
 
 @__always_inline
 def cluster_is_empty(ci: swap_cluster_info) -> bool:
+    """Does the cluster hold no used slot (tiny predicate)?"""
     return ci.count == 0
 
 
 @__always_inline
 def cluster_is_discard(ci: swap_cluster_info) -> bool:
+    """Is the cluster waiting for discard (tiny predicate)?"""
     return ci.flags == CLUSTER_FLAG_DISCARD
 
 
 @__always_inline
 def cluster_table_is_alloced(ci: swap_cluster_info) -> bool:
+    """Does the cluster have a swap table (tiny predicate)?"""
     return ci.table is not None
 
 
 @__always_inline
 def cluster_is_usable(ci: swap_cluster_info, order: int) -> bool:
-    """Can an order-``order`` allocation be served from this cluster?"""
+    """Can an order-``order`` allocation be served from this cluster?
+
+    Context: ``ci->lock`` held (flags, table, count and order are read).
+    Return: True if the cluster is on an allocatable list (or isolated), has
+    a table, and is empty or already serving ``order`` (any cluster serves
+    order 0).
+    """
     if ci.flags > CLUSTER_FLAG_USABLE:
         return False
     if ci.table is None:
@@ -254,14 +314,21 @@ def cluster_is_usable(ci: swap_cluster_info, order: int) -> bool:
 
 
 def swap_cluster_alloc_table(si: swap_info_struct, ci: swap_cluster_info) -> swap_cluster_info | None:
-    """Give a cluster isolated from the free list its swap table.
+    """Give a cluster just isolated from the free list its swap table.
 
     The atomic allocation may fail; the kernel then drops every allocator
-    lock and retries with GFP_KERNEL.  When that fails too the cluster goes
-    back to the free list.  Context: ci->lock held.  Return: ci or None.
+    lock, retries with GFP_KERNEL and takes them again (the model keeps them
+    held and treats an armed fault as failing both tries).  When the retry
+    fails too, the cluster goes back to the free list.
+
+    Context: ``ci->lock`` held (cluster isolated, flags NONE); the allocator's
+    per-CPU cluster local lock held; for HDDs also ``si->global_cluster_lock``.
+    Return: ``ci``, still locked, with a table; or None, the cluster unlocked
+    and back on the free list.
     """
     if __debug__:
         lockdep_assert_held(ci.lock)
+        lockdep_assert_held(percpu_swap_cluster[smp_processor_id()].lock)
     if not should_fail("swap_table_alloc"):
         ci.table = {}
         return ci
@@ -278,6 +345,11 @@ def swap_cluster_alloc_table(si: swap_info_struct, ci: swap_cluster_info) -> swa
 
 
 def swap_cluster_free_table(ci: swap_cluster_info) -> None:
+    """Free the swap table of a cluster that is going to the free list.
+
+    Context: ``ci->lock`` held; the table holds no word any more.
+    Return: nothing.
+    """
     if __debug__:
         lockdep_assert_held(ci.lock)
         VM_WARN_ON_ONCE(bool(ci.table), "freeing a swap table that still has entries")
@@ -286,7 +358,12 @@ def swap_cluster_free_table(ci: swap_cluster_info) -> None:
 
 def move_cluster(si: swap_info_struct, ci: swap_cluster_info, list: list_head[Any],
                  new_flags: int) -> None:
-    """Move a cluster to the tail of ``list`` and set its flags.  Context: ci->lock held."""
+    """Move a cluster to the tail of ``list`` and set its flags.
+
+    Context: ``ci->lock`` held, ``si->lock`` not held (taken here for the list);
+    ``new_flags`` differs from the current flags.
+    Return: nothing.
+    """
     if __debug__:
         VM_WARN_ON(ci.flags == new_flags, "move_cluster to the list it is on")
         lockdep_assert_held(ci.lock)
@@ -300,6 +377,11 @@ def move_cluster(si: swap_info_struct, ci: swap_cluster_info, list: list_head[An
 
 
 def swap_cluster_schedule_discard(si: swap_info_struct, ci: swap_cluster_info) -> None:
+    """Add a cluster to the discard list and schedule the discard work.
+
+    Context: ``ci->lock`` held; the cluster is empty and not on the free list.
+    Return: nothing.
+    """
     if __debug__:
         VM_BUG_ON(ci.flags == CLUSTER_FLAG_FREE)
     move_cluster(si, ci, si.discard_clusters, CLUSTER_FLAG_DISCARD)
@@ -309,6 +391,11 @@ def swap_cluster_schedule_discard(si: swap_info_struct, ci: swap_cluster_info) -
 
 
 def __free_cluster(si: swap_info_struct, ci: swap_cluster_info) -> None:
+    """Free an empty cluster's table and put it on the free list (order reset to 0).
+
+    Context: ``ci->lock`` held; the cluster is empty.
+    Return: nothing.
+    """
     if __debug__:
         lockdep_assert_held(ci.lock)
     swap_cluster_free_table(ci)
@@ -317,7 +404,13 @@ def __free_cluster(si: swap_info_struct, ci: swap_cluster_info) -> None:
 
 
 def free_cluster(si: swap_info_struct, ci: swap_cluster_info) -> None:
-    """An emptied cluster goes to the discard list (discarding devices) or the free list."""
+    """An emptied cluster goes to the discard list (discarding devices) or the free list.
+
+    Called after a free left ``ci->count`` at 0.
+
+    Context: ``ci->lock`` held; the cluster is empty and not already free.
+    Return: nothing.
+    """
     if __debug__:
         VM_BUG_ON(ci.count != 0, "free_cluster: count != 0")
         VM_BUG_ON(ci.flags == CLUSTER_FLAG_FREE, "free_cluster: already free")
@@ -329,7 +422,13 @@ def free_cluster(si: swap_info_struct, ci: swap_cluster_info) -> None:
 
 
 def partial_free_cluster(si: swap_info_struct, ci: swap_cluster_info) -> None:
-    """A free made room in a cluster: it joins nonfull[order]."""
+    """A free made room in a cluster: it joins nonfull[order].
+
+    Called after a free left ``ci->count`` neither 0 nor full.
+
+    Context: ``ci->lock`` held; ``0 < ci->count < SWAPFILE_CLUSTER``.
+    Return: nothing.
+    """
     if __debug__:
         VM_BUG_ON(not ci.count or ci.count == SWAPFILE_CLUSTER, "partial_free_cluster: bad count")
         lockdep_assert_held(ci.lock)
@@ -338,7 +437,15 @@ def partial_free_cluster(si: swap_info_struct, ci: swap_cluster_info) -> None:
 
 
 def relocate_cluster(si: swap_info_struct, ci: swap_cluster_info) -> None:
-    """After an allocation: put the cluster on the list its count says."""
+    """After an allocation: put the cluster on the list its count says (free, frag or full).
+
+    The allocator does not take ``si->lock`` and may have dropped ``ci->lock``
+    for reclaim, so the cluster may be on any list or off-list; a cluster
+    waiting for discard is left alone.
+
+    Context: ``ci->lock`` held.
+    Return: nothing.
+    """
     if __debug__:
         lockdep_assert_held(ci.lock)
     if ci.flags == CLUSTER_FLAG_DISCARD:
@@ -358,8 +465,15 @@ def relocate_cluster(si: swap_info_struct, ci: swap_cluster_info) -> None:
 def isolate_lock_cluster(si: swap_info_struct, list: list_head[Any]) -> swap_cluster_info | None:
     """Take the first cluster of ``list`` whose lock can be try-locked off the list.
 
-    Context: allocator context (per-CPU local lock).  Return: the cluster,
-    locked, flags NONE, with a swap table; or None.
+    Its flags are cleared while it is off-list, so the flags always tell its
+    list.  A cluster taken from the free list gets its swap table here.  All
+    clusters of a non-empty list may be contended: then nothing is found.
+
+    Context: allocator context: the per-CPU cluster local lock held (for a
+    table allocation), the device pinned; ``si->lock`` and the clusters' locks
+    not held.
+    Return: the cluster, locked, flags NONE, with a swap table; or None (empty
+    list, every cluster contended, or the table allocation failed).
     """
     found = None
     flags = CLUSTER_FLAG_NONE
@@ -385,7 +499,12 @@ def isolate_lock_cluster(si: swap_info_struct, list: list_head[Any]) -> swap_clu
 
 
 def swap_do_scheduled_discard(si: swap_info_struct) -> bool:
-    """Discard every cluster on the discard list, then free it.  Return: any discarded."""
+    """Discard every cluster on the discard list, then free it.
+
+    Context: process context (the discard work, or swap_sync_discard()); the
+    device pinned; ``si->lock`` and cluster locks not held.
+    Return: True if any cluster was discarded.
+    """
     ret = False
     spin_lock(si.lock)
     while not list_empty(si.discard_clusters):
@@ -406,6 +525,11 @@ def swap_do_scheduled_discard(si: swap_info_struct) -> bool:
 
 
 def swap_discard_work(si: swap_info_struct) -> None:
+    """The discard work item (``si->discard_work``): run the scheduled discards.
+
+    Context: workqueue (process context), no locks held.
+    Return: nothing.
+    """
     si.discard_work_pending = False
     if si.flags & SWP_USED:
         swap_do_scheduled_discard(si)
@@ -415,6 +539,10 @@ def swap_sync_discard() -> bool:
     """Discard synchronously on the first discarding device that has clusters waiting.
 
     Called by folio_alloc_swap() when an order-0 allocation found nothing.
+
+    Context: process context; no swap locks held (the per-CPU local lock was
+    dropped); takes swap_lock.
+    Return: True if any cluster was discarded (the caller retries).
     """
     ret = False
     spin_lock(swap_lock)
@@ -436,6 +564,15 @@ def swap_sync_discard() -> bool:
 # Usage accounting and the allocation (avail) list.
 
 def del_from_avail_list(si: swap_info_struct, swapoff: bool) -> None:
+    """Take a device off swap_avail_head (the only place SWAP_USAGE_OFFLIST_BIT is set).
+
+    For swapoff, unconditionally, clearing SWP_WRITEOK; otherwise only if the
+    device is exactly full and still on the list.
+
+    Context: ``swapoff``: ``si->lock`` held (and swap_lock); otherwise any
+    (swap_usage_add() under a cluster lock).  Takes swap_avail_lock.
+    Return: nothing.
+    """
     spin_lock(swap_avail_lock)
     if swapoff:
         if __debug__:
@@ -453,6 +590,15 @@ def del_from_avail_list(si: swap_info_struct, swapoff: bool) -> None:
 
 
 def add_to_avail_list(si: swap_info_struct, swapon: bool) -> None:
+    """Put a device back on swap_avail_head (the only place SWAP_USAGE_OFFLIST_BIT is cleared).
+
+    For swapon, setting SWP_WRITEOK; otherwise only if the device is still
+    SWP_WRITEOK, off the list and no longer full.
+
+    Context: ``swapon``: ``si->lock`` held (and swap_lock); otherwise any
+    (swap_usage_sub() under a cluster lock).  Takes swap_avail_lock.
+    Return: nothing.
+    """
     spin_lock(swap_avail_lock)
     if swapon:
         if __debug__:
@@ -477,7 +623,11 @@ def add_to_avail_list(si: swap_info_struct, swapon: bool) -> None:
 
 @__always_inline
 def swap_usage_add(si: swap_info_struct, nr_entries: int) -> bool:
-    """``inuse_pages += nr``; a device that becomes exactly full leaves the avail list."""
+    """``inuse_pages += nr``; a device that becomes exactly full leaves the avail list.
+
+    Context: the lock of the cluster whose slots were allocated.
+    Return: True if the device became full (and left the list).
+    """
     si.inuse_pages += nr_entries
     if si.inuse_pages == si.pages:
         del_from_avail_list(si, False)
@@ -487,13 +637,22 @@ def swap_usage_add(si: swap_info_struct, nr_entries: int) -> bool:
 
 @__always_inline
 def swap_usage_sub(si: swap_info_struct, nr_entries: int) -> None:
-    """``inuse_pages -= nr``; an off-list device with room rejoins it."""
+    """``inuse_pages -= nr``; an off-list device with room rejoins the avail list.
+
+    Context: the lock of the cluster whose slots were freed.
+    Return: nothing.
+    """
     si.inuse_pages -= nr_entries
     if si.inuse_pages & SWAP_USAGE_OFFLIST_BIT:
         add_to_avail_list(si, False)
 
 
 def swap_range_alloc(si: swap_info_struct, nr_entries: int) -> None:
+    """Account ``nr_entries`` newly allocated slots; a device that became full schedules reclaim.
+
+    Context: the lock of the cluster the slots belong to.
+    Return: nothing.
+    """
     if swap_usage_add(si, nr_entries):
         if vm_swap_full() and not si.reclaim_work_pending:
             si.reclaim_work_pending = True
@@ -502,7 +661,11 @@ def swap_range_alloc(si: swap_info_struct, nr_entries: int) -> None:
 
 
 def swap_range_free(si: swap_info_struct, offset: int, nr_entries: int) -> None:
-    """Side effects of freeing slots: zeromap, zswap, arch, driver notify, shadows, counters."""
+    """Side effects of freeing slots: zeromap, zswap, arch, driver notify, shadows, counters.
+
+    Context: the lock of the cluster the slots belong to.
+    Return: nothing.
+    """
     bitmap_clear(si.zeromap, offset, nr_entries)  # type: ignore[arg-type]
     # zswap_invalidate(), arch_swap_invalidate_page() and the driver's
     # swap_slot_free_notify() are empty on the modeled configuration
@@ -522,6 +685,7 @@ def swap_entries_free(si: swap_info_struct, ci: swap_cluster_info, entry: int,
 
     Context: ci->lock held; all slots in ``ci``; each byte a last reference
     (``1`` or ``SWAP_HAS_CACHE``).
+    Return: nothing.
     """
     offset = swp_offset(entry)
     swap_map = si.swap_map
@@ -549,7 +713,12 @@ def swap_entries_free(si: swap_info_struct, ci: swap_cluster_info, entry: int,
 
 def cluster_scan_range(si: swap_info_struct, ci: swap_cluster_info, offset: int,
                        nr_pages: int, need_reclaim: list[bool]) -> bool:
-    """Can ``[offset, offset+nr)`` be allocated?  Cache-only slots only if swap is full."""
+    """Can ``[offset, offset + nr)`` be allocated?  Cache-only slots only if swap is full.
+
+    Context: ``ci->lock`` held.
+    Return: True if every slot is free, or cache-only while swap is full (then
+    ``need_reclaim[0]`` is set: the caller must reclaim them first).
+    """
     if ci.count == 0:
         return True
     swap_map = si.swap_map
@@ -568,7 +737,15 @@ def cluster_scan_range(si: swap_info_struct, ci: swap_cluster_info, offset: int,
 
 def cluster_reclaim_range(si: swap_info_struct, ci: swap_cluster_info, start: int,
                           end: int) -> bool:
-    """Evict cache-only folios of a range (ci->lock dropped meanwhile); is it free now?"""
+    """Evict the cache-only folios of ``[start, end)``; is the range free now?
+
+    ``ci->lock`` is dropped while reclaiming, so the cluster may have changed
+    meanwhile (the caller re-checks cluster_is_usable()).
+
+    Context: ``ci->lock`` held on entry and on return (dropped in between);
+    the device pinned.
+    Return: True if every slot of the range is free after the reclaim.
+    """
     swap_map = si.swap_map
     offset = start
     spin_unlock(ci.lock)
@@ -593,7 +770,14 @@ def cluster_reclaim_range(si: swap_info_struct, ci: swap_cluster_info, start: in
 
 def cluster_alloc_range(si: swap_info_struct, ci: swap_cluster_info, start: int,
                         usage: int, order: int) -> bool:
-    """Hand out ``[start, start + 2^order)`` with ``usage`` in every byte.  Context: ci->lock."""
+    """Hand out ``[start, start + 2^order)`` with ``usage`` in every byte.
+
+    The first allocation in an empty cluster makes it serve ``order``.
+
+    Context: ``ci->lock`` held; the slots were found free by cluster_scan_range().
+    Return: True if allocated, False if the device is no longer SWP_WRITEOK
+    (swapoff started).
+    """
     nr_pages = 1 << order
     if __debug__:
         lockdep_assert_held(ci.lock)
@@ -617,9 +801,12 @@ def alloc_swap_scan_cluster(si: swap_info_struct, ci: swap_cluster_info, offset:
                             order: int, usage: int) -> int:
     """Allocate from one locked cluster, scanning forward from ``offset``.
 
-    Context: ci->lock held; released on return.  The cluster is relocated and
-    the next offset remembered (per-CPU for SSDs, global_cluster for HDDs),
-    found or not.  Return: the offset allocated, or 0.
+    The cluster is relocated and the next offset remembered (per-CPU for SSDs,
+    global_cluster for HDDs), found or not.
+
+    Context: ``ci->lock`` held, released on return; the per-CPU cluster local
+    lock held (and ``si->global_cluster_lock`` for HDDs); the device pinned.
+    Return: the offset allocated, or 0 (SWAP_ENTRY_INVALID).
     """
     next = SWAP_ENTRY_INVALID
     found = SWAP_ENTRY_INVALID
@@ -667,7 +854,13 @@ def alloc_swap_scan_cluster(si: swap_info_struct, ci: swap_cluster_info, offset:
 
 
 def swap_reclaim_full_clusters(si: swap_info_struct, force: bool) -> None:
-    """Evict cache-only folios from full clusters (one cluster, or all when ``force``)."""
+    """Evict cache-only folios from full clusters (one cluster, or all when ``force``).
+
+    Context: the device pinned; no cluster lock held.  ``force`` (the reclaim
+    work) runs in process context; without it the allocator calls this with
+    its locks held, so only try-locks are taken on folios.
+    Return: nothing.
+    """
     to_scan = 1
     if force:
         to_scan = swap_usage_in_pages(si) // SWAPFILE_CLUSTER
@@ -697,6 +890,11 @@ def swap_reclaim_full_clusters(si: swap_info_struct, force: bool) -> None:
 
 
 def swap_reclaim_work(si: swap_info_struct) -> None:
+    """The reclaim work item (``si->reclaim_work``): reclaim every full cluster.
+
+    Context: workqueue (process context), no locks held.
+    Return: nothing.
+    """
     si.reclaim_work_pending = False
     if si.flags & SWP_USED and si.users.live:
         swap_reclaim_full_clusters(si, True)
@@ -704,7 +902,7 @@ def swap_reclaim_work(si: swap_info_struct) -> None:
 
 def _scan_list(si: swap_info_struct, list: list_head[Any], order: int, usage: int,
                scan_all: bool) -> int:
-    """Isolate clusters from ``list`` and scan each from its start."""
+    """Isolate clusters from ``list`` and scan each from its start: the kernel's alloc_swap_scan_list()."""
     while True:
         ci = isolate_lock_cluster(si, list)
         if ci is None:
@@ -717,7 +915,9 @@ def _scan_list(si: swap_info_struct, list: list_head[Any], order: int, usage: in
 def cluster_alloc_swap_entry(si: swap_info_struct, order: int, usage: int) -> int:
     """The per-device allocator: cached next (HDD), then new clusters list by list.
 
-    Context: per-CPU local lock held, device ref held.  Return: offset or 0.
+    Context: per-CPU cluster local lock held, device reference held; takes
+    ``si->global_cluster_lock`` on HDDs.
+    Return: the offset allocated, or 0 (a file for a large order, or no room).
     """
     found = SWAP_ENTRY_INVALID
     # A swap file (not a block device) cannot hold large folios.
@@ -779,7 +979,11 @@ def _cluster_alloc_new(si: swap_info_struct, order: int, usage: int) -> int:
 
 
 def swap_alloc_fast(order: int) -> int:
-    """Allocate from this CPU's cached cluster.  Return: the entry, or 0."""
+    """Allocate from this CPU's cached cluster.
+
+    Context: the per-CPU cluster local lock held.
+    Return: the entry, or 0 (no cached cluster, device gone, or no room in it).
+    """
     pcp = percpu_swap_cluster[smp_processor_id()]
     si = pcp.si[order]
     offset = pcp.offset[order]
@@ -798,7 +1002,12 @@ def swap_alloc_fast(order: int) -> int:
 
 
 def swap_alloc_slow(order: int) -> int:
-    """Walk the devices by priority (round robin among equals).  Return: the entry, or 0."""
+    """Walk the available devices by priority, rotating equals, until one has room.
+
+    Context: the per-CPU cluster local lock held; takes swap_avail_lock.
+    Return: the entry, or 0 (no device had room; a large order gives up after
+    the first device tried).
+    """
     spin_lock(swap_avail_lock)
     while True:
         restart = False
@@ -886,7 +1095,15 @@ def folio_alloc_swap(folio: folio) -> int:
 # memcg swap accounting (mm/memcontrol.c, reduced).
 
 def mem_cgroup_try_charge_swap(folio: folio, entry: int) -> int:
-    """Charge the folio's slots to its memcg.  Return: 0 or -ENOMEM (swap.max hit)."""
+    """mm/memcontrol.c ``__mem_cgroup_try_charge_swap()`` (reduced): charge the folio's slots to its memcg.
+
+    Called even when the allocation failed (``entry`` 0) to count the
+    MEMCG_SWAP_FAIL event.
+
+    Context: Caller must ensure the folio is locked and the slots were just
+    allocated for it.
+    Return: 0, or -ENOMEM (swap.max would be exceeded, or the injected fault).
+    """
     memcg: mem_cgroup | None = folio.memcg
     if not entry:
         if memcg is not None:
@@ -909,6 +1126,13 @@ def mem_cgroup_try_charge_swap(folio: folio, entry: int) -> int:
 
 
 def mem_cgroup_uncharge_swap(si: swap_info_struct, offset: int, nr_pages: int) -> None:
+    """mm/memcontrol.c ``mem_cgroup_uncharge_swap()`` (reduced): uncharge freed slots from their memcg.
+
+    The model takes the device and offset where the kernel takes the entry.
+
+    Context: the lock of the cluster whose slots are being freed.
+    Return: nothing.
+    """
     cg = si.swap_cgroup
     if not cg:
         return
@@ -927,6 +1151,8 @@ def swap_count_continued(si: swap_info_struct, offset: int, count: int) -> bool:
     ``count`` is the slot's byte without SWAP_HAS_CACHE: ``SWAP_MAP_MAX``
     (first carry), ``SWAP_MAP_MAX | COUNT_CONTINUED`` (increment) or
     ``COUNT_CONTINUED`` (decrement).
+
+    Context: the slot's cluster lock held; takes ``si->cont_lock``.
     Return: incrementing, True if the carry was stored (False: a new level
     is needed); decrementing, True if higher levels still hold a count.
     """
@@ -1058,7 +1284,13 @@ def __swap_duplicate(entry: int, usage: int, nr: int) -> int:
 
 def swap_dup_entries(si: swap_info_struct, ci: swap_cluster_info, offset: int,
                      usage: int, nr: int) -> int:
-    """The locked body of __swap_duplicate().  Context: ci->lock held."""
+    """The locked body of __swap_duplicate(): add ``usage`` to ``nr`` slots.
+
+    Context: ci->lock held; all slots in ``ci``.
+    Return: 0, -ENOENT (a free or BAD slot), -EEXIST (SWAP_HAS_CACHE already
+    set), -EINVAL (corrupt count) or -ENOMEM (a continuation page is needed;
+    slots already raised are not rolled back).
+    """
     if __debug__:
         lockdep_assert_held(ci.lock)
     swap_map = si.swap_map
@@ -1138,7 +1370,11 @@ def swap_entry_put_locked(si: swap_info_struct, ci: swap_cluster_info, entry: in
 
 def swap_is_last_map(si: swap_info_struct, offset: int, nr_pages: int,
                      has_cache: list[bool]) -> bool:
-    """All ``nr`` bytes equal and each a count of exactly 1?"""
+    """Are all ``nr_pages`` bytes equal, each holding a swap count of exactly 1?
+
+    Context: the slots' cluster lock held.
+    Return: True if so (``has_cache[0]`` then says whether they are cached).
+    """
     swap_map = si.swap_map
     count = swap_map[offset]  # type: ignore[index]
     if swap_count(count) != 1:
@@ -1153,6 +1389,8 @@ def swap_entries_put_map(si: swap_info_struct, entry: int, nr: int) -> bool:
     """Drop one count of ``nr`` slots of one cluster.
 
     Slots reaching count 0 are freed unless cached (they become cache-only).
+
+    Context: the device pinned; takes the cluster lock.
     Return: True if any slot is now cache-only.
     """
     offset = swp_offset(entry)
@@ -1177,7 +1415,11 @@ def swap_entries_put_map(si: swap_info_struct, entry: int, nr: int) -> bool:
 
 
 def swap_entries_put_map_nr(si: swap_info_struct, entry: int, nr: int) -> bool:
-    """swap_entries_put_map() over a range that may span clusters."""
+    """swap_entries_put_map() over a range that may span clusters.
+
+    Context: the device pinned.
+    Return: True if any slot is now cache-only.
+    """
     offset = swp_offset(entry)
     cluster_rest = SWAPFILE_CLUSTER - offset % SWAPFILE_CLUSTER
     has_cache = False
@@ -1191,7 +1433,12 @@ def swap_entries_put_map_nr(si: swap_info_struct, entry: int, nr: int) -> bool:
 
 
 def swap_only_has_cache(si: swap_info_struct, offset: int, nr_pages: int) -> bool:
-    """Every slot of the range is exactly cache-only (count 0, cached)."""
+    """Is every slot of the range exactly cache-only (count 0, SWAP_HAS_CACHE)?
+
+    Context: the slots' cluster lock held; the slots belong to a cached folio
+    (a byte without SWAP_HAS_CACHE is a BUG).
+    Return: True if every byte is SWAP_HAS_CACHE.
+    """
     seg = si.swap_map[offset:offset + nr_pages]  # type: ignore[index]
     if __debug__:
         VM_BUG_ON(any(not ent & SWAP_HAS_CACHE for ent in seg),
@@ -1200,7 +1447,11 @@ def swap_only_has_cache(si: swap_info_struct, offset: int, nr_pages: int) -> boo
 
 
 def __swapcache_set_cached(si: swap_info_struct, ci: swap_cluster_info, entry: int) -> None:
-    """Set SWAP_HAS_CACHE on one slot as a folio joins the swap cache.  Context: ci->lock."""
+    """Set SWAP_HAS_CACHE on one slot as a folio joins the swap cache.
+
+    Context: ci->lock held; the slot has a swap count and is not cached.
+    Return: nothing (a refused dup is a WARN).
+    """
     WARN_ON(swap_dup_entries(si, ci, swp_offset(entry), SWAP_HAS_CACHE, 1),
             "__swapcache_set_cached: slot cannot be cached")
 
@@ -1209,7 +1460,8 @@ def __swapcache_clear_cached(si: swap_info_struct, ci: swap_cluster_info, entry:
                              nr: int) -> None:
     """Clear SWAP_HAS_CACHE as a folio leaves the swap cache; count-0 slots are freed.
 
-    Context: ci->lock held.
+    Context: ci->lock held; all ``nr`` slots in ``ci`` and cached.
+    Return: nothing.
     """
     offset = swp_offset(entry)
     if swap_only_has_cache(si, offset, nr):
@@ -1223,6 +1475,10 @@ def put_swap_folio(folio: folio, entry: int) -> None:
     """Release the cache pins of slots allocated for ``folio`` that never joined the cache.
 
     Only caller at T14F: folio_alloc_swap()'s memcg-charge failure path.
+
+    Context: Caller must ensure the folio is locked; the device is pinned
+    (the slots are still allocated); takes the cluster lock.
+    Return: nothing.
     """
     offset = swp_offset(entry)
     size = 1 << folio.order
@@ -1271,6 +1527,7 @@ def folio_put_swap(folio: folio, subpage: Any = None) -> None:
     folio_free_swap() frees them eagerly.
 
     Context: Caller must ensure the folio is locked and in the swap cache.
+    Return: nothing.
     """
     if __debug__:
         VM_WARN_ON_FOLIO(folio.PG_locked.owner is None, folio, "folio_put_swap: folio not locked")
@@ -1302,6 +1559,7 @@ def swap_put_entries_direct(entry: int, nr: int) -> None:
 
     Context: Caller must ensure there is no race condition on the reference
     owner, e.g. by holding the PTL of the ptes being cleared.
+    Return: nothing (an invalid entry or range is a WARN).
     """
     start_offset = swp_offset(entry)
     end_offset = start_offset + nr
@@ -1341,6 +1599,12 @@ def _put_entries_and_reclaim(si: swap_info_struct, entry: int, nr: int) -> None:
 # Queries.
 
 def __swap_count(entry: int) -> int:
+    """The swap count byte of a slot, without SWAP_HAS_CACHE (continuation not decoded).
+
+    Context: the caller pins the device; lockless read.
+    Return: ``swap_count()`` of the slot's byte (0 if free or cache-only;
+    SWAP_MAP_BAD, or COUNT_CONTINUED set, as stored).
+    """
     si = __swap_entry_to_info(entry)
     return swap_count(si.swap_map[swp_offset(entry)])  # type: ignore[union-attr,index]
 
@@ -1348,7 +1612,9 @@ def __swap_count(entry: int) -> int:
 def swap_entry_swapped(si: swap_info_struct, entry: int) -> bool:
     """Does the slot have a swap count (cache pin aside; BAD is not swapped)?
 
-    Context: takes the entry's cluster lock; the caller must not hold it.
+    Context: the caller pins the device; takes the entry's cluster lock, so
+    the caller must not hold it.
+    Return: True if the slot's count is non-zero and not SWAP_MAP_BAD.
     """
     offset = swp_offset(entry)
     ci = swap_cluster_lock(si, offset)
@@ -1358,6 +1624,11 @@ def swap_entry_swapped(si: swap_info_struct, entry: int) -> bool:
 
 
 def swap_page_trans_huge_swapped(si: swap_info_struct, entry: int, order: int) -> bool:
+    """Does any slot of the naturally aligned order-``order`` range have a swap count?
+
+    Context: the caller pins the device; takes the cluster lock.
+    Return: True if any slot's count is non-zero.
+    """
     nr_pages = 1 << order
     offset = ALIGN_DOWN(swp_offset(entry), nr_pages)
     ci = swap_cluster_lock(si, offset)
@@ -1374,6 +1645,7 @@ def folio_swapped(folio: folio) -> bool:
     """Does any slot of the folio still have a swap count?
 
     Context: Caller must ensure the folio is locked and in the swap cache.
+    Return: True if any of its slots is referenced by a swap entry.
     """
     entry = folio.swap
     if __debug__:
@@ -1386,7 +1658,11 @@ def folio_swapped(folio: folio) -> bool:
 
 
 def swp_swapcount(entry: int) -> int:
-    """The exact swap count of a slot, continuation included.  Return: 0 if none."""
+    """The exact swap count of a slot, continuation included.
+
+    Context: any; pins the device and takes the cluster lock itself.
+    Return: the count, 0 for a free/cache-only slot or an invalid entry.
+    """
     si = get_swap_device(entry)
     if si is None:
         return 0
@@ -1401,7 +1677,11 @@ def swp_swapcount(entry: int) -> int:
 
 
 def swap_map_count(si: swap_info_struct, offset: int) -> int:
-    """Decode a slot's count from its byte and continuation digits (model helper)."""
+    """Decode a slot's count from its byte and continuation digits (model helper).
+
+    Context: the slot's cluster lock held, or the device quiescent (harness).
+    Return: the count (SWAP_HAS_CACHE not counted; BAD is 0).
+    """
     ent = si.swap_map[offset]  # type: ignore[index]
     count = ent & ~(SWAP_HAS_CACHE | COUNT_CONTINUED)
     if count == SWAP_MAP_BAD:
@@ -1424,6 +1704,12 @@ def swap_map_count(si: swap_info_struct, offset: int) -> int:
 # Freeing swap cache.
 
 def folio_swapcache_freeable(folio: folio) -> bool:
+    """May the folio's swap space be freed (in the swap cache, not under writeback)?
+
+    Context: Caller must hold the folio lock (VM_BUG_ON otherwise).
+    Return: False if not in the swap cache, under writeback, or while
+    hibernation has suspended storage; True otherwise.
+    """
     if __debug__:
         VM_BUG_ON_FOLIO(folio.PG_locked.owner is None, folio, "folio_swapcache_freeable: not locked")
     if not folio.PG_swapcache:
@@ -1526,7 +1812,9 @@ def swap_alloc_hibernation_slot(type: int) -> int:
 def swap_free_hibernation_slot(entry: int) -> None:
     """Free a slot allocated by swap_alloc_hibernation_slot() (T14F: fix A applied).
 
-    Context: process context; takes the slot's cluster lock.
+    Context: process context; the slot's owner (hibernation) serialises its
+    use; pins the device and takes the slot's cluster lock.
+    Return: nothing (no device is a WARN).
     """
     offset = swp_offset(entry)
     si = get_swap_device(entry)
@@ -1567,6 +1855,8 @@ def _swap_info_get(entry: int) -> swap_info_struct | None:
 def swap_duplicate_nr(entry: int, nr: int) -> int:
     """T13: increase the count of ``nr`` contiguous entries by 1.
 
+    Context: Caller keeps the entries' device from going away (PTL of a pte
+    holding them, or a locked swap-cache folio).
     Return: 0 (also on swallowed -ENOENT/-EINVAL) or -ENOMEM.
     """
     err = 0
@@ -1576,6 +1866,11 @@ def swap_duplicate_nr(entry: int, nr: int) -> int:
 
 
 def swap_duplicate(entry: int) -> int:
+    """T13: increase the count of one entry by 1 (swap_duplicate_nr(entry, 1)).
+
+    Context: as swap_duplicate_nr().
+    Return: 0 or -ENOMEM.
+    """
     return swap_duplicate_nr(entry, 1)
 
 
@@ -1583,6 +1878,7 @@ def swap_free_nr(entry: int, nr_pages: int) -> None:
     """T13: drop one count of each entry; no device ref, no cache reclaim.
 
     Context: the caller has made sure the device is still around.
+    Return: nothing (a bad entry is logged).
     """
     offset = swp_offset(entry)
     si = _swap_info_get(entry)
@@ -1596,11 +1892,20 @@ def swap_free_nr(entry: int, nr_pages: int) -> None:
 
 
 def swap_free(entry: int) -> None:
+    """T13: drop one count of one entry (swap_free_nr(entry, 1)).
+
+    Context: as swap_free_nr().
+    Return: nothing.
+    """
     swap_free_nr(entry, 1)
 
 
 def free_swap_and_cache_nr(entry: int, nr: int) -> None:
-    """T13 name of swap_put_entries_direct(): silent when the device lookup fails."""
+    """T13 name of swap_put_entries_direct(): silent when the device lookup fails.
+
+    Context: Caller holds the lock of the entries' owner (the PTL).
+    Return: nothing.
+    """
     start_offset = swp_offset(entry)
     si = get_swap_device(entry)
     if si is None:
@@ -1613,11 +1918,20 @@ def free_swap_and_cache_nr(entry: int, nr: int) -> None:
 
 
 def free_swap_and_cache(entry: int) -> None:
+    """T13: free_swap_and_cache_nr(entry, 1).
+
+    Context: as free_swap_and_cache_nr().
+    Return: nothing.
+    """
     free_swap_and_cache_nr(entry, 1)
 
 
 def get_swap_page_of_type(type: int) -> int:
-    """T13 name of swap_alloc_hibernation_slot()."""
+    """T13 name of swap_alloc_hibernation_slot().
+
+    Context: process context; pins the device itself.
+    Return: the entry, or 0 on failure.
+    """
     si = swap_type_to_info(type)
     entry = 0
     if si is None:
@@ -1638,7 +1952,12 @@ def get_swap_page_of_type(type: int) -> int:
 # swapon(2).
 
 def alloc_swap_info() -> swap_info_struct | int:
-    """Claim the lowest free type.  Return: the struct, or -EPERM (all in use)."""
+    """Claim the lowest free type for swapon (reusing a freed swap_info_struct).
+
+    Context: process context (swapon); takes swap_lock.
+    Return: the struct (flags SWP_USED, off the avail list), or -EPERM (all
+    MAX_SWAPFILES types in use).  The kernel's -ENOMEM is not modeled.
+    """
     global nr_swapfiles
     spin_lock(swap_lock)
     type = 0
@@ -1670,6 +1989,7 @@ def read_swap_header(si: swap_info_struct, header: bytes, size_pages: int,
                      badpages: list[int]) -> int:
     """Validate a version-1 swap header and read its bad-page list into ``badpages``.
 
+    Context: process context (swapon); the device is not visible yet.
     Return: maxpages, or 0 (swapon then fails with -EINVAL).
     """
     if len(header) < PAGE_SIZE or header[PAGE_SIZE - 10:PAGE_SIZE] != b"SWAPSPACE2":
@@ -1703,7 +2023,13 @@ def read_swap_header(si: swap_info_struct, header: bytes, size_pages: int,
 
 def swap_cluster_setup_bad_slot(si: swap_info_struct, cluster_info: list[swap_cluster_info],
                                 swap_map: bytearray, offset: int, mask: bool) -> int:
-    """Mark one slot unusable at swapon (header, bad page, or past the end)."""
+    """Mark one slot unusable at swapon (header, bad page, or past the end).
+
+    The slot's cluster counts it as used, so it never reaches the free list.
+
+    Context: process context (swapon), before the device is visible: no locks.
+    Return: 0, or -EINVAL for a bad page listed twice.
+    """
     if not mask:
         if swap_map[offset] == SWAP_MAP_BAD:
             pr_warn("Duplicated bad slot offset")
@@ -1720,7 +2046,11 @@ def swap_cluster_setup_bad_slot(si: swap_info_struct, cluster_info: list[swap_cl
 
 def setup_clusters(si: swap_info_struct, maxpages: int, badpages: list[int],
                    swap_map: bytearray) -> list[swap_cluster_info] | int:
-    """Build the clusters and their lists.  Return: the array, or -errno."""
+    """Build the clusters and their lists at swapon.
+
+    Context: process context (swapon), before the device is visible: no locks.
+    Return: the cluster array, or -EINVAL (a bad page out of range or listed twice).
+    """
     nr_clusters = DIV_ROUND_UP(maxpages, SWAPFILE_CLUSTER)
     cluster_info = [swap_cluster_info(i) for i in range(nr_clusters)]
     if not si.flags & SWP_SOLIDSTATE:
@@ -1757,6 +2087,11 @@ def setup_clusters(si: swap_info_struct, maxpages: int, badpages: list[int],
 
 
 def _enable_swap_info(si: swap_info_struct) -> None:
+    """Count the device's pages and put it on the active and avail lists.
+
+    Context: swap_lock and ``si->lock`` held.
+    Return: nothing.
+    """
     global total_swap_pages
     nr_swap_pages.counter += si.pages
     total_swap_pages += si.pages
@@ -1767,6 +2102,12 @@ def _enable_swap_info(si: swap_info_struct) -> None:
 
 
 def enable_swap_info(si: swap_info_struct, prio: int) -> None:
+    """Make a set-up device live: resurrect ``si->users`` and expose it to the allocator.
+
+    Context: process context (swapon, swapon_mutex held); takes swap_lock and
+    ``si->lock``.
+    Return: nothing.
+    """
     spin_lock(swap_lock)
     spin_lock(si.lock)
     si.prio = prio
@@ -1777,6 +2118,7 @@ def enable_swap_info(si: swap_info_struct, prio: int) -> None:
 
 
 def swap_flags_string(si: swap_info_struct) -> str:
+    """The ``SS``/``D``/``s``/``c`` flags of swapon's pr_info line (model helper)."""
     out = ""
     if si.flags & SWP_SOLIDSTATE:
         out += "SS"
@@ -1816,6 +2158,7 @@ def sys_swapon(specialfile: str, swap_flags: int) -> int:
 
 
 def _swapon_setup(si: swap_info_struct, specialfile: str, swap_flags: int) -> int:
+    """The body of SYSCALL_DEFINE2(swapon) from file_open_name() to enable_swap_info()."""
     bdev = custom.backing_devices.get(specialfile)
     if bdev is None or bdev.unlinked:
         return -ENOENT
@@ -1885,7 +2228,13 @@ def _swapon_setup(si: swap_info_struct, specialfile: str, swap_flags: int) -> in
 # swapoff(2).
 
 def find_next_to_unuse(si: swap_info_struct, prev: int) -> int:
-    """Next offset after ``prev`` whose byte is in use (not free, not BAD); 0 at the end."""
+    """Next offset after ``prev`` whose byte is in use (not free, not BAD).
+
+    No lock: a stale answer is fine, swapoff already stopped allocation.
+
+    Context: swapoff (process context; may cond_resched()).
+    Return: the offset, or 0 at the end of the device.
+    """
     swap_map = si.swap_map
     for i in range(prev + 1, si.max):
         ent = swap_map[i]  # type: ignore[index]
@@ -1967,6 +2316,7 @@ def unuse_all_users(type: int) -> int:
         if p is init_mm.mmlist:
             break
         mm = p.entry
+        assert mm is not None       # a node of the list, not its head
         if not mmget_not_zero(mm):
             continue
         spin_unlock(mmlist_lock)
@@ -2003,7 +2353,11 @@ def unuse_mm(mm: Any, type: int) -> int:
 
 
 def unuse_vma(vma: Any, type: int) -> int:
-    """Walk the pages of ptes of ``vma``.  Context: mmap_lock held.  Return: 0 or -errno."""
+    """Walk the page tables of ``vma`` (the kernel's unuse_vma() and unuse_{p4d,pud,pmd}_range()).
+
+    Context: mmap_lock held (read).
+    Return: 0, or the error of unuse_pte_range().
+    """
     addr = vma.vm_start
     end = vma.vm_end
     while addr < end:
@@ -2160,11 +2514,17 @@ def folio_wait_writeback(folio: folio) -> None:
     """``folio_wait_writeback()`` (mm/page-writeback.c): the waited-for write completes.
 
     Context: folio locked (process context, may sleep).
+    Return: nothing.
     """
     folio_wait_writeback_io(folio)
 
 
 def reinsert_swap_info(si: swap_info_struct) -> None:
+    """Swapoff failed: put the device back on the active and avail lists.
+
+    Context: process context (swapoff); takes swap_lock and ``si->lock``.
+    Return: nothing.
+    """
     spin_lock(swap_lock)
     spin_lock(si.lock)
     _enable_swap_info(si)
@@ -2173,6 +2533,12 @@ def reinsert_swap_info(si: swap_info_struct) -> None:
 
 
 def flush_percpu_swap_cluster(si: swap_info_struct) -> None:
+    """Forget ``si`` in every CPU's cluster cache.
+
+    Context: swapoff, after ``si->users`` was killed (no new allocation can
+    cache ``si``).
+    Return: nothing.
+    """
     for pcp in percpu_swap_cluster:
         for order in range(SWAP_NR_ORDERS):
             if pcp.si[order] is si:
@@ -2184,8 +2550,9 @@ def sys_swapoff(specialfile: str) -> int:
     """swapoff(2).
 
     Context: process context.
-    Return: 0, -EINVAL (not an active swap area), -EINTR (interrupted while
-    slots were in use; the device is re-enabled), -ENOMEM.
+    Return: 0, -ENOENT (no such file), -EINVAL (not an active swap area),
+    -EINTR (interrupted while slots were in use; the device is re-enabled),
+    -ENOMEM.
     """
     global total_swap_pages, nr_rotate_swap
     bdev = custom.backing_devices.get(specialfile)
@@ -2252,7 +2619,7 @@ def sys_swapoff(specialfile: str) -> int:
 # /proc/swaps, /proc/meminfo, hibernation queries.
 
 def swap_show_rows() -> list[dict[str, Any]]:
-    """The rows of /proc/swaps in type order: devices in use that have a swap_map."""
+    """The rows of /proc/swaps in type order: devices in use that have a swap_map (harness)."""
     rows = []
     for si in swap_info:
         if si is None or not si.flags & SWP_USED or si.swap_map is None:
@@ -2267,6 +2634,7 @@ def swap_show_rows() -> list[dict[str, Any]]:
 
 
 def _escape(path: str) -> str:
+    """``seq_file_path()`` escaping (space, tab, newline, backslash as octal) for proc_swaps()."""
     out = ""
     for ch in path:
         if ch in " \t\n\\":
@@ -2277,7 +2645,7 @@ def _escape(path: str) -> str:
 
 
 def proc_swaps() -> str:
-    """The text of /proc/swaps."""
+    """The text of /proc/swaps (harness: the kernel's swap_show() seq_file output)."""
     out = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
     for row in swap_show_rows():
         name = _escape(row["name"])
@@ -2290,7 +2658,11 @@ def proc_swaps() -> str:
 
 
 def si_swapinfo() -> tuple[int, int]:
-    """(SwapTotal, SwapFree) in pages, counting devices in swapoff as /proc/meminfo does."""
+    """SwapTotal and SwapFree, counting devices in swapoff as /proc/meminfo does.
+
+    Context: any; takes swap_lock.
+    Return: ``(total, free)`` in pages.
+    """
     nr_to_be_unused = 0
     spin_lock(swap_lock)
     for si in swap_info:
@@ -2303,7 +2675,11 @@ def si_swapinfo() -> tuple[int, int]:
 
 
 def count_swap_pages(type: int, free: bool) -> int:
-    """Usable pages of a device (minus those in use if ``free``); 0 if not writable."""
+    """Usable pages of a device, minus those in use if ``free`` (for hibernation).
+
+    Context: any; takes swap_lock and ``si->lock``.
+    Return: the number of pages; 0 for a type out of range or not SWP_WRITEOK.
+    """
     n = 0
     spin_lock(swap_lock)
     if 0 <= type < nr_swapfiles:        # (unsigned int)type < nr_swapfiles
@@ -2320,7 +2696,11 @@ def count_swap_pages(type: int, free: bool) -> int:
 
 
 def swap_type_of(name: str) -> int:
-    """The type of the enabled device ``name``.  Return: the type, or -ENODEV."""
+    """The type of the enabled swap device ``name`` (the kernel matches a dev_t and offset).
+
+    Context: any; takes swap_lock.
+    Return: the type, or -ENODEV.
+    """
     ret = -ENODEV
     spin_lock(swap_lock)
     for si in swap_info:

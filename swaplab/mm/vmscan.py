@@ -3,7 +3,12 @@
 shrink_folio_list() for an anon folio (spec §5.1):
 
 1. not yet in the swap cache: ``folio_alloc_swap()`` (failure: keep it,
-   activated), then mark it dirty (MADV_FREE race protection);
+   activated), then mark it dirty (MADV_FREE race protection).  A large
+   folio that is partially mapped is split first; one whose allocation
+   fails (no aligned run of free slots, or a swap file) is split into
+   order-0 folios (mm/huge_memory.py), counting ``swpout_fallback`` for
+   its order (``thp_swpout_fallback`` at PMD order); the head is retried
+   at once and the tails join the list;
 2. mapped: try_to_unmap() turns each pte into a swap pte (mm/rmap.py); a
    pte that could not be converted keeps the folio (activated);
 3. dirty: pageout() -> swap_writeout() (mm/page_io.py).  A synchronous
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 from swaplab.include.linux.mmdebug import VM_BUG_ON_FOLIO, VM_WARN_ON_FOLIO
 from swaplab.include.linux.swapops import swp_offset
+from swaplab.kconfig import HPAGE_PMD_ORDER
 from swaplab.kernel.dup import (
     folio,
     folio_clear_dirty_for_io,
@@ -58,6 +64,7 @@ from swaplab.mm.swap import (
     swap_cluster_unlock_irq,
 )
 from swaplab.mm.swap_table import xa_mk_value
+from swaplab.mm.vmstat import MTHP_STAT_SWPOUT_FALLBACK, THP_SWPOUT_FALLBACK, count_mthp_stat, count_vm_event
 
 # pageout_t
 PAGE_KEEP, PAGE_ACTIVATE, PAGE_SUCCESS, PAGE_CLEAN = 0, 1, 2, 3
@@ -221,10 +228,32 @@ def shrink_folio_list(folio_list: list[folio], sc: scan_control) -> list[folio]:
                 if not sc.gfp_io:
                     _keep_locked(folio, ret_folios)
                     continue
-                VM_WARN_ON_FOLIO(folio_test_large(folio), folio, "large folios are not modeled")
+                if folio_test_large(folio):
+                    # Cannot split folio, skip it.
+                    if not can_split_folio(folio, 1):
+                        _activate_locked(folio, ret_folios)
+                        continue
+                    # Split partially mapped folios right away: the
+                    # unmapped pages go without I/O.
+                    if folio_test_partially_mapped(folio) and \
+                            split_folio_to_list(folio, folio_list):
+                        _activate_locked(folio, ret_folios)
+                        continue
                 if folio_alloc_swap(folio):
-                    _activate_locked(folio, ret_folios)
-                    continue
+                    order = folio.order
+                    if not folio_test_large(folio):
+                        _activate_locked(folio, ret_folios)
+                        continue
+                    # Fallback to swap normal pages.
+                    if split_folio_to_list(folio, folio_list):
+                        _activate_locked(folio, ret_folios)
+                        continue
+                    if order == HPAGE_PMD_ORDER:
+                        count_vm_event(THP_SWPOUT_FALLBACK)
+                    count_mthp_stat(order, MTHP_STAT_SWPOUT_FALLBACK)
+                    if folio_alloc_swap(folio):
+                        _activate_locked(folio, ret_folios)
+                        continue
                 # Normally the folio is dirtied in unmap (its pte is dirty);
                 # a MADV_FREE race may have cleaned the pte: dirty it anyway.
                 folio_mark_dirty(folio)
@@ -383,9 +412,10 @@ def user_proactive_reclaim(nbytes: int, memcg: object) -> int:
 # Linked at the end of the module (see mm/swapfile.py).
 from swaplab.include.linux.errno import EAGAIN, EINTR
 from swaplab.kernel.locking import get_current
+from swaplab.mm.huge_memory import can_split_folio, split_folio_to_list
 from swaplab.mm.memcontrol import mem_cgroup_lru_folios
 from swaplab.mm.page_io import AOP_WRITEPAGE_ACTIVATE, swap_writeout
-from swaplab.mm.rmap import TTU_BATCH_FLUSH, try_to_unmap
+from swaplab.mm.rmap import TTU_BATCH_FLUSH, folio_test_partially_mapped, try_to_unmap
 from swaplab.mm.shmem import shmem_mapping, shmem_writeout, try_to_unmap_file
 from swaplab.mm.swap_state import __swap_cache_del_folio
 from swaplab.mm.swapfile import folio_alloc_swap, folio_free_swap

@@ -29,6 +29,7 @@ __all__ = (
     "PAGE_OPS",
     "RC_STATEMENTS",
     "SNAPSHOT_ACTIONS",
+    "THP_MODES",
     "Device",
     "Exit",
     "ExpectFinding",
@@ -58,6 +59,7 @@ __all__ = (
     "Stmt",
     "Swapoff",
     "Swapon",
+    "Thp",
     "format_errno",
     "format_program",
     "format_size",
@@ -72,6 +74,7 @@ ADVICE_OPS: tuple[str, ...] = ("pageout", "cold", "dontneed", "free", "willneed"
 ACCESS_OPS: tuple[str, ...] = ("write", "zero", "read", "touch")
 PAGE_OPS: tuple[str, ...] = ACCESS_OPS + ADVICE_OPS
 SNAPSHOT_ACTIONS: tuple[str, ...] = ("open", "avail", "alloc", "free", "close")
+THP_MODES: tuple[str, ...] = ("always", "never")
 
 
 # ---- values -------------------------------------------------------------------
@@ -355,6 +358,17 @@ class SignalFault(Stmt):
 
     def text(self) -> str:
         return f"fault signal {self.proc}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Thp(Stmt):
+    """``thp SIZE=always|never``: /sys/kernel/mm/transparent_hugepage/hugepages-<size>kB/enabled."""
+
+    size_kb: int
+    enabled: str
+
+    def text(self) -> str:
+        return f"thp {format_size(self.size_kb * 1024 // PAGE_SIZE)}={self.enabled}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -82,6 +82,7 @@ from swaplab.program.ast import (
     Stmt,
     Swapoff,
     Swapon,
+    Thp,
     format_errno,
 )
 from swaplab.sim import inspect
@@ -117,6 +118,8 @@ def _needs(stmt: Stmt) -> str | None:
             return f"madvise {stmt.op} is not modeled yet (not in swaplab.sim.world.ADVICE)"
         if stmt.pattern is not None and not _world_accepts("write", "pattern"):
             return "write pattern=N is not modeled yet (World.write takes no pattern)"
+    if isinstance(stmt, Thp) and stmt.enabled == "always" and stmt.size_kb >= 2048:
+        return "PMD-sized THP (2M, PMD mappings) is not modeled yet"
     if isinstance(stmt, KsmRun) and not hasattr(World, "write_file"):
         return "KSM is not modeled yet (World.write_file is missing)"
     if isinstance(stmt, KsmScan) and not hasattr(World, "ksm_wait"):
@@ -128,6 +131,7 @@ def _needs(stmt: Stmt) -> str | None:
 
 _SNAPSHOT_METHODS = ("snap_open", "snap_ioctl", "snap_close")
 KSM_RUN = "/sys/kernel/mm/ksm/run"
+THP_ENABLED = "/sys/kernel/mm/transparent_hugepage/hugepages-{}kB/enabled"
 
 
 def check_supported(program: Program) -> None:
@@ -230,7 +234,8 @@ def entry_point(stmt: Stmt) -> str | None:
 ENTRY_POINTS = {"Swapon": "sys_swapon", "Swapoff": "sys_swapoff", "NewProcess": "copy_process",
                 "Fork": "copy_process", "Exit": "do_exit", "Map": "do_mmap",
                 "ShmMap": "do_mmap", "Munmap": "vm_munmap", "Shmem": "shmem_file_setup",
-                "Punch": "shmem_fallocate", "KsmRun": "run_store", "KsmScan": "ksm_do_scan"}
+                "Punch": "shmem_fallocate", "KsmRun": "run_store", "KsmScan": "ksm_do_scan",
+                "Thp": "thpsize_enabled_store"}
 
 
 def exit_status(result: dict[str, Any]) -> int:
@@ -324,7 +329,8 @@ class _Run:
         elif isinstance(stmt, Exit):
             w.exit(self.proc(stmt.proc))
         elif isinstance(stmt, Map):
-            w.map(self.proc(stmt.proc), stmt.npages)
+            # A program's regions have no MADV_NOHUGEPAGE: ``thp`` applies to them.
+            w.map(self.proc(stmt.proc), stmt.npages, nohugepage=False)
         elif isinstance(stmt, Munmap) and stmt.file is None:
             w.unmap(self.proc(stmt.proc))
         elif isinstance(stmt, PageOp) and stmt.file is None:
@@ -333,6 +339,8 @@ class _Run:
             self.shmem(stmt)
         elif isinstance(stmt, KsmRun):
             w.write_file(w.main, KSM_RUN, str(stmt.value))
+        elif isinstance(stmt, Thp):
+            w.write_file(w.main, THP_ENABLED.format(stmt.size_kb), stmt.enabled)
         elif isinstance(stmt, KsmScan):
             done, scans = w.ksm_wait(stmt.scans)
             if not done:

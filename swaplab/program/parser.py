@@ -39,6 +39,7 @@ from swaplab.program.ast import (
     PAGE_OPS,
     RC_STATEMENTS,
     SNAPSHOT_ACTIONS,
+    THP_MODES,
     Device,
     Exit,
     ExpectFinding,
@@ -68,12 +69,13 @@ from swaplab.program.ast import (
     Stmt,
     Swapoff,
     Swapon,
+    Thp,
 )
 
 __all__ = ("KEYWORDS", "VMSTAT_KEYS", "load_program", "parse_program")
 
 KEYWORDS: tuple[str, ...] = ("device", "swapon", "swapoff", "process", "shmem", "punch",
-                             "ksm", "fault", "sleep", "expect")
+                             "ksm", "thp", "fault", "sleep", "expect")
 """Words that start a statement of their own; no name may be one of them."""
 
 PROC_OPS: tuple[str, ...] = ("fork", "exit", "map", "munmap", "snapshot", "swapon",
@@ -489,6 +491,22 @@ def _ksm(p: _Parser, ln: _Line) -> Stmt:
     raise ln.error_at(tok, f"expected 'run=N' or 'scan N' after 'ksm', got '{tok.text}'")
 
 
+def _thp(p: _Parser, ln: _Line) -> Stmt:
+    tok = ln.take("SIZE=always or SIZE=never (an mTHP size: 16K, 32K, ... 2M)")
+    size, eq, mode = tok.text.partition("=")
+    m = _SIZE.fullmatch(size)
+    shift = {"K": 10, "M": 20, "G": 30}.get(m.group(2), 0) if m is not None else 0
+    nbytes = int(m.group(1)) << shift if m is not None and shift else 0
+    nr = nbytes // PAGE_SIZE
+    if not eq or not nbytes or nbytes % PAGE_SIZE or nr & (nr - 1) or not 4 <= nr <= 512:
+        raise ln.error_at(tok, "expected SIZE=always or SIZE=never with an mTHP size (16K, 32K, "
+                          f"64K, 128K, 256K, 512K, 1M or 2M), got '{tok.text}'")
+    if mode not in THP_MODES:
+        raise ln.error_at(tok, f"expected always or never after '{size}=', got '{mode}'",
+                          len(size) + 1)
+    return Thp(**_at(ln), size_kb=nbytes >> 10, enabled=mode)
+
+
 def _fault(p: _Parser, ln: _Line) -> Stmt:
     names = ", ".join(["signal", *FAULTS])
     tok = ln.take(f"a fault name ({names})")
@@ -628,7 +646,7 @@ def _expect_pages(p: _Parser, ln: _Line) -> Stmt:
 
 _STATEMENTS: dict[str, Handler] = {
     "device": _device, "swapon": _swapon, "swapoff": _swapoff, "process": _process,
-    "shmem": _shmem, "punch": _punch, "ksm": _ksm, "fault": _fault, "sleep": _sleep,
+    "shmem": _shmem, "punch": _punch, "ksm": _ksm, "thp": _thp, "fault": _fault, "sleep": _sleep,
     "expect": _expect,
 }
 _EXPECT: dict[str, Handler] = {

@@ -19,6 +19,7 @@ def boot(nr_cpus: int = 1, checks: int = findings.RECORD, seed: int = 0) -> None
     from swaplab.include.linux.mm_types import reset_mm_types
     from swaplab.kernel.power.swap import reset_swsusp
     from swaplab.kernel.power.user import reset_snapshot
+    from swaplab.mm.huge_memory import reset_huge_memory
     from swaplab.mm.ksm import reset_ksm
     from swaplab.mm.memcontrol import reset_memcontrol
     from swaplab.mm.page_io import reset_page_io
@@ -36,6 +37,7 @@ def boot(nr_cpus: int = 1, checks: int = findings.RECORD, seed: int = 0) -> None
     reset_swap_state()               # vm.page-cluster
     reset_page_io()                  # bios in flight
     reset_vmscan()                   # the workingset eviction clock
+    reset_huge_memory()              # every mTHP size "never"
     reset_shmem()                    # shmem_swaplist, inode numbers
     reset_ksm()                      # ksmd, its lists, trees and knobs
     reset_memcontrol()               # only the root cgroup

@@ -38,6 +38,7 @@ flight (so MADV_PAGEOUT leaves pages in the swap cache).  Deferred work
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +86,8 @@ from swaplab.kernel.fork import copy_mm
 from swaplab.kernel.locking import get_current, mutex_lock, mutex_unlock, set_current, task_struct
 from swaplab.mm import swapfile
 from swaplab.mm.madvise import MADV_COLD, MADV_DONTNEED, MADV_FREE, MADV_PAGEOUT, MADV_WILLNEED, do_madvise
+from swaplab.kconfig import PMD_ORDER
+from swaplab.mm.huge_memory import thp_size_to_order, thpsize_enabled_store
 from swaplab.mm.memory import handle_mm_fault
 from swaplab.mm.mmap import do_mmap, vm_munmap
 from swaplab.mm.page_io import swap_complete_inflight_io
@@ -126,6 +129,8 @@ from swaplab.mm.memcontrol import (cgroup_attach_task, cgroup_mkdir, cgroup_post
 from swaplab.mm.vmstat import COW_KSM, KSM_SWPIN_COPY
 
 KSM_SYSFS = "/sys/kernel/mm/ksm/"
+THP_SYSFS = "/sys/kernel/mm/transparent_hugepage/"
+THP_ENABLED_RE = re.compile(r"/sys/kernel/mm/transparent_hugepage/hugepages-([0-9]+)kB/enabled")
 # write_same: one fixed pattern per id, the same in every page (so KSM can merge them).
 SAME_PATTERN_TOKEN = 1 << 48
 
@@ -289,14 +294,20 @@ class World:
         self._do_exit(proc, SIGNO[sig])
 
     # --- regions -------------------------------------------------------------
-    def map(self, proc: Process, npages: int) -> None:
-        """mmap an anon private region of ``npages`` pages (replacing an earlier one)."""
+    def map(self, proc: Process, npages: int, nohugepage: bool = True) -> None:
+        """mmap an anon private region of ``npages`` pages (replacing an earlier one).
+
+        ``nohugepage``: the region gets MADV_NOHUGEPAGE, as the oracle's
+        regions do; without it the mTHP sizes set ``always``
+        (:meth:`write_file` of ``hugepages-<size>kB/enabled``) apply to it.
+        """
         if proc.anon is not None:
             self.unmap(proc)
         self._enter(proc)
         mm = proc.mm
         mutex_lock(mm.mmap_lock)
-        addr = do_mmap(mm, npages * PAGE_SIZE)
+        vm_flags = None if nohugepage else VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
+        addr = do_mmap(mm, npages * PAGE_SIZE, vm_flags)
         mutex_unlock(mm.mmap_lock)
         self._return_to_user()
         if addr < 0:
@@ -563,16 +574,36 @@ class World:
 
     # --- KSM and memory cgroups ------------------------------------------------
     def write_file(self, proc: Process, path: str, value: str) -> int:
-        """Write ``value`` to a file; only /sys/kernel/mm/ksm/{run,pages_to_scan,sleep_millisecs}.
+        """Write ``value`` to a file; only /sys/kernel/mm/ksm/{run,pages_to_scan,sleep_millisecs}
+        and /sys/kernel/mm/transparent_hugepage/hugepages-<size>kB/enabled (``always``
+        or ``never``; PMD-sized THP, which needs PMD mappings, is not modeled).
 
         Return: 0 or -errno (the write's result).
         """
+        if path.startswith(THP_SYSFS):
+            return self._thp_enabled_store(proc, path, value)
         name = path[len(KSM_SYSFS):] if path.startswith(KSM_SYSFS) else None
         self._enter(proc)
         rc = ksm_sysfs_store(name, value) if name is not None else None
         self._return_to_user()
         if rc is None:
             raise InvalidScenario(f"write_file {path}: this file is not modeled yet")
+        return rc
+
+    def _thp_enabled_store(self, proc: Process, path: str, value: str) -> int:
+        m = THP_ENABLED_RE.fullmatch(path)
+        order = thp_size_to_order(int(m.group(1))) if m is not None else -1
+        if order < 0:
+            raise InvalidScenario(f"write_file {path}: this file is not modeled yet")
+        if value.strip() not in ("always", "never"):
+            raise InvalidScenario(f"write_file {path}={value.strip()}: only always and never "
+                                  "are modeled")
+        if order >= PMD_ORDER and value.strip() == "always":
+            raise InvalidScenario(f"write_file {path}=always: PMD-sized THP (PMD mappings) "
+                                  "is not modeled yet")
+        self._enter(proc)
+        rc = thpsize_enabled_store(order, value)
+        self._return_to_user()
         return rc
 
     def ksm_wait(self, n: int, timeout_ms: int = 20000) -> tuple[bool, int]:

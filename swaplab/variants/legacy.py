@@ -150,6 +150,7 @@ from swaplab.mm.memory import (
     mmu_gather,
     should_try_to_free_swap,
     swap_pte_batch,
+    swap_pte_range_to_map,
     vm_normal_folio,
 )
 from swaplab.mm.page_io import folio_wait_writeback_io as folio_wait_writeback
@@ -162,6 +163,7 @@ from swaplab.mm.rmap import (
     folio_add_anon_rmap_ptes,
     folio_add_new_anon_rmap,
     folio_try_share_anon_rmap_pte,
+    page_vma_mapped_walk,
 )
 from swaplab.mm.shmem import (
     AOP_WRITEPAGE_ACTIVATE,
@@ -228,71 +230,67 @@ def try_to_unmap_one(folio: folio, vma: vm_area_struct, address: int, arg: Any) 
     VM_BUG_ON_FOLIO(not folio_test_locked(folio), folio, "try_to_unmap_one: folio not locked")
     mm: mm_struct = vma.vm_mm
     ret = True
-    pmd = pmd_off(mm, address)
-    pte, ptl = pte_offset_map_lock(mm, pmd, address)
-    if pte is None:
-        return ret
-    pteval = ptep_get(pte)
-    # page_vma_mapped_walk(): does this pte map a page of the folio?
-    if not pte_present(pteval) or pteval.page is None or pteval.page.folio is not folio:
-        pte_unmap_unlock(pte, ptl)
-        return ret
-    subpage = pteval.page
-    anon_exclusive = folio_test_anon(folio) and subpage.anon_exclusive
-    pteval = ptep_clear_flush(mm, address, pte)
-    # Set the dirty flag on the folio now the pte is gone.
-    if pte_dirty(pteval):
-        folio_mark_dirty(folio)
-    if folio_test_anon(folio):
-        entry = folio.swap + subpage.idx
-        if WARN_ON_ONCE(folio_test_swapbacked(folio) != folio_test_swapcache(folio),
-                        "try_to_unmap_one: swap-backed folio not in the swap cache"):
-            set_pte_at(mm, address, pte, pteval)
-            pte_unmap_unlock(pte, ptl)
-            return False
-        if not folio_test_swapbacked(folio):
-            # MADV_FREE page: the only refs must be the isolation one plus the rmaps.
-            ref_count = folio_ref_count(folio)
-            map_count = folio.total_mapcount
-            if ref_count == 1 + map_count and not folio_test_dirty(folio):
-                dec_mm_counter(mm, MM_ANONPAGES)
-                return _discard(folio, subpage, vma, pte, ptl)
-            # Redirtied: it cannot be discarded.  Remap it; swap-backed again.
-            set_pte_at(mm, address, pte, pteval)
-            folio.PG_swapbacked = True
-            pte_unmap_unlock(pte, ptl)
-            return False
-        if swap_duplicate(entry) < 0:
-            set_pte_at(mm, address, pte, pteval)
-            pte_unmap_unlock(pte, ptl)
-            return False
-        if arch_unmap_one(mm, vma, address, pteval) < 0:
-            swap_free(entry)
-            set_pte_at(mm, address, pte, pteval)
-            pte_unmap_unlock(pte, ptl)
-            return False
-        # See folio_try_share_anon_rmap(): clear the pte first.
-        if anon_exclusive and folio_try_share_anon_rmap_pte(folio, subpage):
-            swap_free(entry)
-            set_pte_at(mm, address, pte, pteval)
-            pte_unmap_unlock(pte, ptl)
-            return False
-        if list_empty(mm.mmlist):
-            spin_lock(mmlist_lock)
+    for pte, ptl, pvmw_address in page_vma_mapped_walk(folio, vma, address):
+        address = pvmw_address
+        subpage = ptep_get(pte).page
+        assert subpage is not None
+        anon_exclusive = folio_test_anon(folio) and subpage.anon_exclusive
+        pteval = ptep_clear_flush(mm, address, pte)
+        # Set the dirty flag on the folio now the pte is gone.
+        if pte_dirty(pteval):
+            folio_mark_dirty(folio)
+        if folio_test_anon(folio):
+            entry = folio.swap + subpage.idx
+            if WARN_ON_ONCE(folio_test_swapbacked(folio) != folio_test_swapcache(folio),
+                            "try_to_unmap_one: swap-backed folio not in the swap cache"):
+                set_pte_at(mm, address, pte, pteval)
+                pte_unmap_unlock(pte, ptl)
+                return False
+            if not folio_test_swapbacked(folio):
+                # MADV_FREE page: the only refs must be the isolation one plus the rmaps.
+                ref_count = folio_ref_count(folio)
+                map_count = folio.total_mapcount
+                if ref_count == 1 + map_count and not folio_test_dirty(folio):
+                    dec_mm_counter(mm, MM_ANONPAGES)
+                    _discard(folio, subpage, vma)
+                    continue
+                # Redirtied: it cannot be discarded.  Remap it; swap-backed again.
+                set_pte_at(mm, address, pte, pteval)
+                folio.PG_swapbacked = True
+                pte_unmap_unlock(pte, ptl)
+                return False
+            if swap_duplicate(entry) < 0:
+                set_pte_at(mm, address, pte, pteval)
+                pte_unmap_unlock(pte, ptl)
+                return False
+            if arch_unmap_one(mm, vma, address, pteval) < 0:
+                swap_free(entry)
+                set_pte_at(mm, address, pte, pteval)
+                pte_unmap_unlock(pte, ptl)
+                return False
+            # See folio_try_share_anon_rmap(): clear the pte first.
+            if anon_exclusive and folio_try_share_anon_rmap_pte(folio, subpage):
+                swap_free(entry)
+                set_pte_at(mm, address, pte, pteval)
+                pte_unmap_unlock(pte, ptl)
+                return False
             if list_empty(mm.mmlist):
-                list_add(mm.mmlist, init_mm.mmlist)
-            spin_unlock(mmlist_lock)
-        dec_mm_counter(mm, MM_ANONPAGES)
-        inc_mm_counter(mm, MM_SWAPENTS)
-        swp_pte = swp_entry_to_pte(entry)
-        if anon_exclusive:
-            swp_pte = pte_swp_mkexclusive(swp_pte)
-        if pte_soft_dirty(pteval):
-            swp_pte = pte_swp_mksoft_dirty(swp_pte)
-        if pte_uffd_wp(pteval):
-            swp_pte = pte_swp_mkuffd_wp(swp_pte)
-        set_pte_at(mm, address, pte, swp_pte)
-    return _discard(folio, subpage, vma, pte, ptl)
+                spin_lock(mmlist_lock)
+                if list_empty(mm.mmlist):
+                    list_add(mm.mmlist, init_mm.mmlist)
+                spin_unlock(mmlist_lock)
+            dec_mm_counter(mm, MM_ANONPAGES)
+            inc_mm_counter(mm, MM_SWAPENTS)
+            swp_pte = swp_entry_to_pte(entry)
+            if anon_exclusive:
+                swp_pte = pte_swp_mkexclusive(swp_pte)
+            if pte_soft_dirty(pteval):
+                swp_pte = pte_swp_mksoft_dirty(swp_pte)
+            if pte_uffd_wp(pteval):
+                swp_pte = pte_swp_mkuffd_wp(swp_pte)
+            set_pte_at(mm, address, pte, swp_pte)
+        _discard(folio, subpage, vma)
+    return ret
 
 
 @override("swaplab.mm.memory", reference=T13)
@@ -465,9 +463,10 @@ def do_swap_page(vmf: vm_fault) -> int:
     if not folio_test_uptodate(folio):
         pte_unmap_unlock(vmf.pte, vmf.ptl)
         return _out_page(folio, swapcache, si, VM_FAULT_SIGBUS)
-    nr_pages = 1
-    address = vmf.address
-    ptep = vmf.pte
+    nr_pages, address, ptep, entry, p = swap_pte_range_to_map(vmf, folio, entry, p)
+    if not nr_pages:
+        pte_unmap_unlock(vmf.pte, vmf.ptl)
+        return _out_page(folio, swapcache, si, ret)
     VM_BUG_ON_FOLIO(folio_test_anon(folio) and p.anon_exclusive, folio,
                     "do_swap_page: a swap pte points at a PageAnonExclusive page")
     exclusive = False

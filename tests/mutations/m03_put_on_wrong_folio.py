@@ -98,9 +98,10 @@ def do_swap_page(vmf: vm_fault) -> int:
     if not folio_test_uptodate(folio):
         pte_unmap_unlock(vmf.pte, vmf.ptl)
         return _out_page(folio, swapcache, si, VM_FAULT_SIGBUS)
-    nr_pages = 1
-    address = vmf.address
-    ptep = vmf.pte
+    nr_pages, address, ptep, entry, p = swap_pte_range_to_map(vmf, folio, entry, p)
+    if not nr_pages:
+        pte_unmap_unlock(vmf.pte, vmf.ptl)
+        return _out_page(folio, swapcache, si, ret)
     VM_BUG_ON_FOLIO(folio_test_anon(folio) and p.anon_exclusive, folio,
                     "do_swap_page: a swap pte points at a PageAnonExclusive page")
     exclusive = False

@@ -12,7 +12,7 @@ from swaplab.program import check_supported, format_program, load_program, parse
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CALLERS = ("demo", "reclaim", "swapin", "fork", "zap", "madv_free", "madv_pageout", "swapoff",
-           "shmem", "ksm", "hibernation", "faults")
+           "shmem", "ksm", "hibernation", "faults", "mthp")
 # Examples using operations the World does not model yet.  When it does, the
 # test below fails: check the example's expectations and remove it from here.
 NOT_MODELED_YET: set[str] = set()

@@ -167,7 +167,7 @@ def test_program_built_in_python_round_trips() -> None:
 ERRORS = [
     ("devic vda 1M ssd",
      "t.swp:5:1: unknown statement or process 'devic'; expected one of device, swapon, "
-     "swapoff, process, shmem, punch, ksm, fault, sleep, expect, or a process declared by "
+     "swapoff, process, shmem, punch, ksm, thp, fault, sleep, expect, or a process declared by "
      "'process' or 'fork'"),
     ("device w 1M nvme", "t.swp:5:13: expected a device kind (rotational, ssd, sync), got 'nvme'"),
     ("device w 1X ssd",

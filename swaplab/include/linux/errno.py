@@ -3,19 +3,21 @@
 Modeled functions return them negated, exactly where the kernel does.
 """
 
-EPERM = 1
-ENOENT = 2
-EINTR = 4
-EIO = 5
-EAGAIN = 11
-ENOMEM = 12
-EBUSY = 16
-EEXIST = 17
-ENODEV = 19
-EINVAL = 22
-ENOSPC = 28
-ENOTTY = 25
-ENOSYS = 38
+from typing import Final
+
+EPERM: Final = 1
+ENOENT: Final = 2
+EINTR: Final = 4
+EIO: Final = 5
+EAGAIN: Final = 11
+ENOMEM: Final = 12
+EBUSY: Final = 16
+EEXIST: Final = 17
+ENODEV: Final = 19
+EINVAL: Final = 22
+ENOSPC: Final = 28
+ENOTTY: Final = 25
+ENOSYS: Final = 38
 
 errorcode: dict[int, str] = {
     EPERM: "EPERM", ENOENT: "ENOENT", EINTR: "EINTR", EIO: "EIO",

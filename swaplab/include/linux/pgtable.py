@@ -25,7 +25,7 @@ no rmap; vm_normal_page() returns None for it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from swaplab.include.linux.swapops import MAX_SWAPFILES_SHIFT, SWP_TYPE_SHIFT
@@ -519,9 +519,18 @@ def set_pte_at(mm: mm_struct, addr: int, ptep: pte_ptr, pte: pte_t) -> None:
 
 
 def set_ptes(mm: mm_struct, addr: int, ptep: pte_ptr, pte: pte_t, nr: int) -> None:
-    """Set ``nr`` consecutive ptes starting at ``ptep`` (order-0 only in the model)."""
-    for i in range(nr):
-        ptep.table.ptes[ptep.idx + i] = pte
+    """Set ``nr`` consecutive ptes starting at ``ptep``: a present pte maps the
+    following pages of its folio (the pfn advances), as in the kernel."""
+    ptes = ptep.table.ptes
+    ptes[ptep.idx] = pte
+    if nr > 1 and pte.kind == PTE_PRESENT and pte.page is not None:
+        pages = pte.page.folio.pages
+        first = pte.page.idx
+        for i in range(1, nr):
+            ptes[ptep.idx + i] = replace(pte, page=pages[first + i])
+    else:
+        for i in range(1, nr):
+            ptes[ptep.idx + i] = pte
 
 
 def ptep_get_and_clear(mm: mm_struct, addr: int, ptep: pte_ptr) -> pte_t:

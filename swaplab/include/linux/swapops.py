@@ -10,14 +10,14 @@ top ``MAX_SWAPFILES_SHIFT`` bits of the 63 bits an XArray value can hold::
 
 from __future__ import annotations
 
-from typing import NewType
+from typing import Final, NewType
 
 swp_entry_t = NewType("swp_entry_t", int)
 
-MAX_SWAPFILES_SHIFT = 5
-BITS_PER_XA_VALUE = 63
-SWP_TYPE_SHIFT = BITS_PER_XA_VALUE - MAX_SWAPFILES_SHIFT
-SWP_OFFSET_MASK = (1 << SWP_TYPE_SHIFT) - 1
+MAX_SWAPFILES_SHIFT: Final = 5
+BITS_PER_XA_VALUE: Final = 63
+SWP_TYPE_SHIFT: Final = BITS_PER_XA_VALUE - MAX_SWAPFILES_SHIFT
+SWP_OFFSET_MASK: Final = (1 << SWP_TYPE_SHIFT) - 1
 
 
 def swp_entry(type: int, offset: int) -> swp_entry_t:

@@ -63,7 +63,11 @@ system_transition_mutex = mutex("system_transition_mutex")
 
 @__always_inline
 def might_sleep() -> None:
-    """``might_sleep()``: a sleeping path must not be entered with a spinlock held."""
+    """``might_sleep()``: a sleeping path must not be entered with a spinlock held.
+
+    Context: any; warns if current holds a spinlock.
+    Return: nothing.
+    """
     VM_WARN_ON(any(not lock.key.sleeping for lock in get_current().held_locks),
                "BUG: sleeping function called from invalid context (spinlock held)")
 
@@ -130,7 +134,11 @@ rb_link = tuple[object, str]
 
 
 def rb_link_node(node: rb_node, parent: rb_node | None, link: rb_link) -> None:
-    """Hang a new red leaf ``node`` below ``parent`` at ``*link``."""
+    """Hang a new red leaf ``node`` below ``parent`` at ``*link``.
+
+    Context: the tree's user serialises the tree (here system_transition_mutex).
+    Return: nothing.
+    """
     node.rb_parent = parent
     node.rb_color = RB_RED
     node.rb_left = node.rb_right = None
@@ -139,6 +147,11 @@ def rb_link_node(node: rb_node, parent: rb_node | None, link: rb_link) -> None:
 
 def __rb_change_child(old: rb_node, new: rb_node | None, parent: rb_node | None,
                       root: rb_root) -> None:
+    """Make ``parent`` (or the root) point to ``new`` instead of ``old``.
+
+    Context: the tree is serialised by its user.
+    Return: nothing.
+    """
     if parent is not None:
         if parent.rb_left is old:
             parent.rb_left = new
@@ -149,6 +162,11 @@ def __rb_change_child(old: rb_node, new: rb_node | None, parent: rb_node | None,
 
 
 def __rb_rotate_left(x: rb_node, root: rb_root) -> None:
+    """Rotate left at ``x`` (its right child takes its place).
+
+    Context: the tree is serialised by its user.
+    Return: nothing.
+    """
     y = x.rb_right
     assert y is not None
     x.rb_right = y.rb_left
@@ -161,6 +179,11 @@ def __rb_rotate_left(x: rb_node, root: rb_root) -> None:
 
 
 def __rb_rotate_right(x: rb_node, root: rb_root) -> None:
+    """Rotate right at ``x`` (its left child takes its place).
+
+    Context: the tree is serialised by its user.
+    Return: nothing.
+    """
     y = x.rb_left
     assert y is not None
     x.rb_left = y.rb_right
@@ -173,11 +196,20 @@ def __rb_rotate_right(x: rb_node, root: rb_root) -> None:
 
 
 def __rb_is_black(node: rb_node | None) -> bool:
+    """Is the node black (a missing leaf is black)?
+
+    Context: the tree is serialised by its user.
+    Return: True if ``node`` is None or black.
+    """
     return node is None or node.rb_color == RB_BLACK
 
 
 def rb_insert_color(node: rb_node, root: rb_root) -> None:
-    """Rebalance after rb_link_node() (lib/rbtree.c ``__rb_insert``)."""
+    """Rebalance after rb_link_node() (lib/rbtree.c ``__rb_insert``).
+
+    Context: the tree is serialised by its user.
+    Return: nothing.
+    """
     parent = node.rb_parent
     while True:
         if parent is None:
@@ -223,7 +255,11 @@ def rb_insert_color(node: rb_node, root: rb_root) -> None:
 
 
 def ____rb_erase_color(parent: rb_node, root: rb_root) -> None:
-    """Restore the black heights after a black leaf left ``parent``."""
+    """Restore the black heights after a black leaf left ``parent``.
+
+    Context: the tree is serialised by its user.
+    Return: nothing.
+    """
     node: rb_node | None = None
     while True:
         sibling = parent.rb_right
@@ -300,7 +336,11 @@ def ____rb_erase_color(parent: rb_node, root: rb_root) -> None:
 
 
 def rb_erase(node: rb_node, root: rb_root) -> None:
-    """Unlink ``node``; a node with two children is replaced by its successor."""
+    """Unlink ``node``; a node with two children is replaced by its successor.
+
+    Context: the tree is serialised by its user.
+    Return: nothing.
+    """
     child = node.rb_right
     tmp = node.rb_left
     rebalance: rb_node | None
@@ -358,6 +398,11 @@ def rb_erase(node: rb_node, root: rb_root) -> None:
 
 
 def rb_first(root: rb_root) -> rb_node | None:
+    """The leftmost (lowest) node.
+
+    Context: the tree is serialised by its user.
+    Return: the node, or None for an empty tree.
+    """
     n = root.rb_node
     if n is None:
         return None
@@ -367,6 +412,11 @@ def rb_first(root: rb_root) -> rb_node | None:
 
 
 def rb_next(node: rb_node) -> rb_node | None:
+    """The in-order successor of ``node``.
+
+    Context: the tree is serialised by its user.
+    Return: the node, or None after the last one.
+    """
     if node.rb_right is not None:
         node = node.rb_right
         while node.rb_left is not None:
@@ -404,7 +454,7 @@ swsusp_extents = rb_root()      # guarded by system_transition_mutex
 
 
 def kzalloc_swsusp_extent() -> swsusp_extent | None:
-    """``kzalloc(sizeof(struct swsusp_extent), GFP_KERNEL)``; fails with fault "page_alloc"."""
+    """``kzalloc(sizeof(struct swsusp_extent), GFP_KERNEL)``; fails with fault "page_alloc" (model helper)."""
     if should_fail("page_alloc"):
         return None
     return swsusp_extent()

@@ -82,27 +82,33 @@ _IOC_READ = 2
 
 
 def _IOC(dir: int, type: int, nr: int, size: int) -> int:
+    """include/uapi/asm-generic/ioctl.h ``_IOC()``: encode an ioctl number."""
     return ((dir << _IOC_DIRSHIFT) | (type << _IOC_TYPESHIFT)
             | (nr << _IOC_NRSHIFT) | (size << _IOC_SIZESHIFT))
 
 
 def _IO(type: int, nr: int) -> int:
+    """``_IO()``: an ioctl number without argument."""
     return _IOC(_IOC_NONE, type, nr, 0)
 
 
 def _IOR(type: int, nr: int, size: int) -> int:
+    """``_IOR()``: an ioctl number that reads ``size`` bytes to user space."""
     return _IOC(_IOC_READ, type, nr, size)
 
 
 def _IOW(type: int, nr: int, size: int) -> int:
+    """``_IOW()``: an ioctl number that writes ``size`` bytes from user space."""
     return _IOC(_IOC_WRITE, type, nr, size)
 
 
 def _IOC_TYPE(cmd: int) -> int:
+    """``_IOC_TYPE()``: the type (magic) field of an ioctl number."""
     return (cmd >> _IOC_TYPESHIFT) & ((1 << _IOC_TYPEBITS) - 1)
 
 
 def _IOC_NR(cmd: int) -> int:
+    """``_IOC_NR()``: the number field of an ioctl number."""
     return (cmd >> _IOC_NRSHIFT) & ((1 << _IOC_NRBITS) - 1)
 
 
@@ -174,7 +180,11 @@ swsusp_resume_device: str | None = None
 
 
 def hibernate_acquire() -> bool:
-    """kernel/power/hibernate.c: ``atomic_add_unless(&hibernate_atomic, -1, 0)``."""
+    """kernel/power/hibernate.c: ``atomic_add_unless(&hibernate_atomic, -1, 0)``.
+
+    Context: any (atomic).
+    Return: True if this caller may hibernate, False if a hibernation is running.
+    """
     global hibernate_atomic
     if hibernate_atomic == 0:
         return False
@@ -183,12 +193,17 @@ def hibernate_acquire() -> bool:
 
 
 def hibernate_release() -> None:
-    """kernel/power/hibernate.c: ``atomic_inc(&hibernate_atomic)``."""
+    """kernel/power/hibernate.c: ``atomic_inc(&hibernate_atomic)``.
+
+    Context: paired with a successful hibernate_acquire().
+    Return: nothing.
+    """
     global hibernate_atomic
     hibernate_atomic += 1
 
 
 def _check_open(data: snapshot_data, fn: str) -> None:
+    """Harness: an operation on /dev/snapshot that is not open is a bad scenario."""
     if not data.opened:
         raise InvalidScenario(f"{fn}: /dev/snapshot is not open")
 
