@@ -108,7 +108,6 @@ from swaplab.kernel.dup import (
     folio_test_large,
     folio_test_locked,
     folio_test_swapbacked,
-    folio_test_swapcache,
     folio_test_uptodate,
     folio_unlock,
     list_add,

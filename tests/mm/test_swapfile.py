@@ -57,7 +57,7 @@ def test_s1_reclaim_one_page(kernel):
 
 
 def test_allocation_is_sequential_and_per_cpu(kernel):
-    si = add_device(kind="ssd")
+    add_device(kind="ssd")
     offs = [swp_offset(swap_out_entry()) for _ in range(5)]
     assert offs == [1, 2, 3, 4, 5]
     consistent()
@@ -73,7 +73,7 @@ def test_hdd_uses_global_cluster(kernel):
 
 
 def test_freed_slots_behind_are_not_reused(kernel):
-    si = add_device()
+    add_device()
     entries = [swap_out_entry() for _ in range(3)]
     for e in entries:
         swapfile.swap_put_entries_direct(e, 1)
@@ -253,7 +253,7 @@ def test_s5_continuation_arithmetic(kernel):
 def test_continuation_capacity(kernel, levels, capacity):
     si = add_device()
     e = swap_out_entry()
-    off = swp_offset(e)
+    assert swp_offset(e) == 1
     # Give the slot's swap_map page exactly `levels` continuation pages.
     if levels:
         si.swap_map_cont[0] = [bytearray(4096) for _ in range(levels)]
