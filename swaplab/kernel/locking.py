@@ -118,6 +118,9 @@ class SchedHooks(Protocol):
 # set_current(), install_lock_hooks() and install_sched_hooks() only.
 _current: task_struct = task_struct(1, "swaplab")
 _hooks: LockHooks | None = None
+# The validator's acquire/release, bound once at install (the hot path).
+_on_acquire: Any = None
+_on_release: Any = None
 _sched: SchedHooks | None = None
 
 
@@ -132,8 +135,10 @@ def set_current(task: task_struct) -> None:
 
 
 def install_lock_hooks(hooks: LockHooks | None) -> None:
-    global _hooks
+    global _hooks, _on_acquire, _on_release
     _hooks = hooks
+    _on_acquire = hooks.acquire if hooks is not None else None
+    _on_release = hooks.release if hooks is not None else None
 
 
 def install_sched_hooks(hooks: SchedHooks | None) -> None:
@@ -165,13 +170,13 @@ def _acquire(lock: lock_t) -> None:
     if lock.owner is not None:
         _busy(lock)
     lock.owner = _current
-    if _hooks is not None:
-        _hooks.acquire(lock, _current, False)
+    if _on_acquire is not None:
+        _on_acquire(lock, _current, False)
 
 
 def _release(lock: lock_t) -> None:
-    if _hooks is not None:
-        _hooks.release(lock, _current)
+    if _on_release is not None:
+        _on_release(lock, _current)
     if lock.nest:
         lock.nest -= 1
         return
@@ -182,8 +187,8 @@ def spin_lock(lock: lock_t) -> None:
     if lock.owner is not None:
         _busy(lock)
     lock.owner = _current
-    if _hooks is not None:
-        _hooks.acquire(lock, _current, False)
+    if _on_acquire is not None:
+        _on_acquire(lock, _current, False)
 
 
 def spin_lock_nested(lock: lock_t, subclass: int) -> None:
@@ -193,8 +198,8 @@ def spin_lock_nested(lock: lock_t, subclass: int) -> None:
 
 
 def spin_unlock(lock: lock_t) -> None:
-    if _hooks is not None:
-        _hooks.release(lock, _current)
+    if _on_release is not None:
+        _on_release(lock, _current)
     if lock.nest:
         lock.nest -= 1
         return
@@ -206,8 +211,8 @@ def spin_trylock(lock: lock_t) -> bool:
     if lock.owner is not None:
         return False
     lock.owner = _current
-    if _hooks is not None:
-        _hooks.acquire(lock, _current, True)
+    if _on_acquire is not None:
+        _on_acquire(lock, _current, True)
     return True
 
 
