@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from swaplab.check.findings import __always_inline
-from swaplab.include.linux.mmdebug import VM_WARN_ON_ONCE
+from swaplab.include.linux.mmdebug import VM_WARN_ON_ONCE, VM_WARN_ON_ONCE_FOLIO
 from swaplab.include.linux.swap import SWAPFILE_CLUSTER, swap_info_struct
 from swaplab.include.linux.swapops import SWP_OFFSET_MASK, SWP_TYPE_SHIFT, swp_offset
 from swaplab.kernel.dup import list_head
@@ -234,18 +234,27 @@ def swap_cluster_lock_irq(si: swap_info_struct, offset: int) -> swap_cluster_inf
 
 
 @__always_inline
+def __swap_cluster_get_and_lock(folio: Any, irq: bool) -> swap_cluster_info:
+    """Lock the cluster of a swap-cache folio: the worker of both variants below.
+
+    Context: Caller must ensure the folio is locked and in the swap cache.
+    Return: the locked cluster.
+    """
+    if __debug__:
+        VM_WARN_ON_ONCE_FOLIO(folio.PG_locked.owner is None, folio)
+        VM_WARN_ON_ONCE_FOLIO(not folio.PG_swapcache, folio)
+    entry = folio.swap
+    return __swap_cluster_lock(__swap_entry_to_info(entry), swp_offset(entry), irq)  # type: ignore[arg-type]
+
+
+@__always_inline
 def swap_cluster_get_and_lock(folio: Any) -> swap_cluster_info:
     """Lock the cluster of a swap-cache folio.
 
     Context: Caller must ensure the folio is locked and in the swap cache.
     Return: the locked cluster.
     """
-    from swaplab.include.linux.mmdebug import VM_WARN_ON_ONCE_FOLIO
-    if __debug__:
-        VM_WARN_ON_ONCE_FOLIO(folio.PG_locked.owner is None, folio)
-        VM_WARN_ON_ONCE_FOLIO(not folio.PG_swapcache, folio)
-    entry = folio.swap
-    return __swap_cluster_lock(__swap_entry_to_info(entry), swp_offset(entry), False)  # type: ignore[arg-type]
+    return __swap_cluster_get_and_lock(folio, False)
 
 
 @__always_inline
@@ -255,12 +264,7 @@ def swap_cluster_get_and_lock_irq(folio: Any) -> swap_cluster_info:
     Context: Caller must ensure the folio is locked and in the swap cache.
     Return: the locked cluster.
     """
-    from swaplab.include.linux.mmdebug import VM_WARN_ON_ONCE_FOLIO
-    if __debug__:
-        VM_WARN_ON_ONCE_FOLIO(folio.PG_locked.owner is None, folio)
-        VM_WARN_ON_ONCE_FOLIO(not folio.PG_swapcache, folio)
-    entry = folio.swap
-    return __swap_cluster_lock(__swap_entry_to_info(entry), swp_offset(entry), True)  # type: ignore[arg-type]
+    return __swap_cluster_get_and_lock(folio, True)
 
 
 @__always_inline

@@ -34,8 +34,7 @@ isolatable) and ``PG_active``; isolation holds a folio reference.
 
 from __future__ import annotations
 
-from swaplab.include.linux.mmdebug import VM_BUG_ON_FOLIO, VM_WARN_ON_FOLIO
-from swaplab.include.linux.swapops import swp_offset
+from swaplab.include.linux.mmdebug import VM_BUG_ON_FOLIO
 from swaplab.kconfig import HPAGE_PMD_ORDER
 from swaplab.kernel.dup import (
     folio,
@@ -58,9 +57,7 @@ from swaplab.kernel.dup import (
 )
 from swaplab.kernel.stubs import mem_cgroup_swap_full
 from swaplab.mm.swap import (
-    __swap_cluster_lock,
-    __swap_entry_to_info,
-    swap_cluster_info,
+    swap_cluster_get_and_lock_irq,
     swap_cluster_unlock_irq,
 )
 from swaplab.mm.swap_table import xa_mk_value
@@ -166,17 +163,6 @@ def __remove_mapping(folio: folio, reclaimed: bool) -> bool:
     __swap_cache_del_folio(ci, folio, swap, shadow)
     swap_cluster_unlock_irq(ci)
     return True
-
-
-def swap_cluster_get_and_lock_irq(folio: folio) -> swap_cluster_info:
-    """mm/swap.h: lock the cluster of a swap-cache folio with irqs off.
-
-    Context: Caller must ensure the folio is locked and in the swap cache.
-    """
-    VM_WARN_ON_FOLIO(not folio_test_locked(folio), folio, "swap_cluster_get_and_lock_irq: not locked")
-    VM_WARN_ON_FOLIO(not folio_test_swapcache(folio), folio, "swap_cluster_get_and_lock_irq: not cached")
-    return __swap_cluster_lock(__swap_entry_to_info(folio.swap),  # type: ignore[arg-type]
-                               swp_offset(folio.swap), True)
 
 
 def pageout(folio: folio) -> int:
