@@ -16,9 +16,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from swaplab.check.findings import report
+from swaplab.check.findings import _skip_code, report
 from swaplab.kernel import locking
-from swaplab.kernel.locking import caller_name, lock_t, task_struct
+from swaplab.kernel.locking import lock_t, task_struct
 
 
 class Lockdep:
@@ -68,7 +68,7 @@ class Lockdep:
             report("lock-not-held", f"unlock of {lock.name} held by {lock.owner}", depth=3)
 
     def busy(self, lock: lock_t, task: task_struct) -> None:
-        site = caller_name(4)
+        site = _site_of(_getframe(3))
         if lock.owner is task:
             report("lock-recursion",
                    f"possible recursive locking detected: {task} is trying to acquire "
@@ -90,10 +90,16 @@ class Lockdep:
 _getframe = sys._getframe
 
 
+def _site_of(frame: Any) -> str:
+    """The function a lock was taken in, skipping ``__always_inline`` helpers as a splat does."""
+    while frame is not None and frame.f_code in _skip_code:
+        frame = frame.f_back
+    return frame.f_code.co_name if frame is not None else "?"
+
+
 def site_name(lock: lock_t) -> str:
     """The function that took ``lock`` (its acquisition frame, kept by acquire())."""
-    site = lock.acquire_site
-    return getattr(getattr(site, "f_code", None), "co_name", str(site))
+    return _site_of(lock.acquire_site)
 
 
 class LockOrder:

@@ -166,14 +166,6 @@ def _busy(lock: lock_t) -> None:
         _hooks.busy(lock, task)
 
 
-def _acquire(lock: lock_t) -> None:
-    if lock.owner is not None:
-        _busy(lock)
-    lock.owner = _current
-    if _on_acquire is not None:
-        _on_acquire(lock, _current, False)
-
-
 def _release(lock: lock_t) -> None:
     if _on_release is not None:
         _on_release(lock, _current)
@@ -189,6 +181,9 @@ def spin_lock(lock: lock_t) -> None:
     lock.owner = _current
     if _on_acquire is not None:
         _on_acquire(lock, _current, False)
+
+
+_acquire = spin_lock        # the one acquire body: mutexes, local locks, folio locks
 
 
 def spin_lock_nested(lock: lock_t, subclass: int) -> None:

@@ -204,23 +204,8 @@ def swap_cluster_lock(si: swap_info_struct, offset: int) -> swap_cluster_info:
     Context: the caller pins the device (get_swap_device(), a locked
     swap-cache folio, or the PTL of a pte holding an entry of it).
     Return: the locked cluster.
-
-    The body of __swap_cluster_lock(si, offset, irq=False), written out.
     """
-    if __debug__:
-        users = si.users
-        if not users.live:
-            VM_WARN_ON_ONCE(users.count == 0, "percpu_ref_is_zero(&si->users): race with swapoff")
-    ci = None
-    if si is not None and offset < si.max:
-        try:
-            ci = si.cluster_info[offset // SWAPFILE_CLUSTER]  # type: ignore[index]
-        except TypeError:
-            pass
-    if ci is None:
-        ci = _cluster_oops(si, offset)
-    spin_lock(ci.lock)
-    return ci
+    return __swap_cluster_lock(si, offset, False)
 
 
 @__always_inline
