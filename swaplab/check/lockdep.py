@@ -29,38 +29,34 @@ class Lockdep:
         # Lock chains already validated, as lockdep's chain-key cache: the
         # classes of the held locks plus the new one.  A chain seen before
         # adds no new dependency, so it is not walked again.
-        self.chains: set[Any] = set()
+        self.chains: set[int] = set()
 
-    def acquire(self, lock: lock_t, task: task_struct, trylock: bool) -> None:
-        lock.acquire_site = _getframe(2)      # resolved to a name only for a splat
-        held = task.held_locks
-        chains = task.held_chain
-        if held:
-            key = (chains[-1], lock.key)
-            if not trylock and key not in self.chains:
-                self.chains.add(key)
-                self.order.check(held, lock, task)
-        else:
-            key = lock.key
-        held.append(lock)
-        chains.append(key)
+    def validate_chain(self, held: list[lock_t], lock: lock_t, task: task_struct,
+                       chain: Any) -> None:
+        """A chain of held classes not seen before (lockdep's validate_chain()).
+
+        Called by the lock API's acquire with ``held`` non-empty; the chain
+        is cached, so the dependency graph is walked once per chain.
+        """
+        self.chains.add(chain)
+        self.order.check(held, lock, task)
 
     def release(self, lock: lock_t, task: task_struct) -> None:
+        """The slow path of an unlock: not the top of the held stack.
+
+        A lock further down the stack is removed and the chain keys above it
+        rebuilt; a lock the task does not hold is a ``lock-not-held`` finding.
+        """
         held = task.held_locks
-        if lock.nest:
-            return
-        if held and held[-1] is lock:
-            held.pop()
-            task.held_chain.pop()
-            return
+        lock.acquire_site = None
         for i in range(len(held) - 1, -1, -1):
             if held[i] is lock:
                 del held[i]
                 # Rebuild the chain keys above the removed lock.
-                chains = task.held_chain
-                del chains[i:]
-                for h in held[i:]:
-                    chains.append((chains[-1], h.key) if chains else h.key)
+                for j in range(i, len(held)):
+                    h = held[j]
+                    h.chain_key = (held[j - 1].chain_key << locking.LOCK_CLASS_BITS
+                                   | h.key.chain_id) if j else h.key.chain_id
                 return
         if lock.owner is None:
             report("lock-not-held", f"unlock of {lock.name}, which is not locked", depth=3)

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 class task_struct:
     """struct task_struct, as far as locks and CPUs need it."""
 
-    __slots__ = ("pid", "comm", "cpu", "held_locks", "held_chain", "pending_signal", "mm",
+    __slots__ = ("pid", "comm", "cpu", "held_locks", "pending_signal", "mm",
                  "files", "__weakref__")
 
     def __init__(self, pid: int, comm: str, cpu: int = 0) -> None:
@@ -38,7 +38,6 @@ class task_struct:
         self.comm = comm
         self.cpu = cpu
         self.held_locks: list[lock_t] = []     # lockdep's per-task held-lock stack
-        self.held_chain: list[Any] = []        # lockdep's chain key at each depth
         self.pending_signal = False
         self.mm: Any = None
         self.files: list[Any] = []
@@ -47,14 +46,26 @@ class task_struct:
         return f"{self.comm}/{self.pid}"
 
 
+# Lock classes are numbered from 1 as they are registered; a chain of held
+# classes is keyed by their numbers packed LOCK_CLASS_BITS apart (lockdep's
+# iterate_chain_key(), exact instead of hashed).
+LOCK_CLASS_BITS = 12
+_nr_lock_classes = 0
+
+
 class lock_class_key:
     """A lockdep class: every lock of one kind (all cluster locks) shares one."""
 
-    __slots__ = ("name", "sleeping")
+    __slots__ = ("name", "sleeping", "chain_id")
 
     def __init__(self, name: str, sleeping: bool = False) -> None:
+        global _nr_lock_classes
+        _nr_lock_classes += 1
+        if _nr_lock_classes >= 1 << LOCK_CLASS_BITS:
+            raise RuntimeError(f"swaplab: more than {(1 << LOCK_CLASS_BITS) - 1} lock classes")
         self.name = name
         self.sleeping = sleeping
+        self.chain_id = _nr_lock_classes
 
     def __repr__(self) -> str:
         return self.name
@@ -63,7 +74,7 @@ class lock_class_key:
 class lock_t:
     """A lock: spinlock_t, struct mutex, a folio's PG_locked bit, a local_lock_t."""
 
-    __slots__ = ("owner", "key", "name", "acquire_site", "subclass", "irq", "nest")
+    __slots__ = ("owner", "key", "name", "acquire_site", "chain_key", "subclass", "irq", "nest")
 
     def __init__(self, key: lock_class_key, name: str | None = None) -> None:
         self.owner: task_struct | None = None
@@ -71,6 +82,7 @@ class lock_t:
         self.key = key
         self.name = name or key.name
         self.acquire_site: Any = None      # the acquiring frame (lockdep only)
+        self.chain_key = 0                 # key of the held chain up to this lock (lockdep only)
         self.subclass = 0
         self.irq = False
 
@@ -99,9 +111,19 @@ def mutex(name: str) -> lock_t:
 
 
 class LockHooks(Protocol):
-    """What a lock validator implements (see swaplab.check.lockdep)."""
+    """What a lock validator implements (see swaplab.check.lockdep).
 
-    def acquire(self, lock: lock_t, task: task_struct, trylock: bool) -> None: ...
+    The lock API itself keeps each task's held-lock stack and its chain keys,
+    as the kernel's lock_acquire()/lock_release() do; the validator is called
+    only where lockdep would do real work: a chain of held lock classes not
+    seen before (``validate_chain``), a lock that is already owned, an
+    unlock that is not at the top of the stack, a failed assertion.
+    """
+
+    chains: set[Any]      # the chain-key cache: chains already validated
+
+    def validate_chain(self, held: list[lock_t], lock: lock_t, task: task_struct,
+                       chain: Any) -> None: ...
     def release(self, lock: lock_t, task: task_struct) -> None: ...
     def busy(self, lock: lock_t, task: task_struct) -> None: ...
     def assert_held(self, lock: lock_t, task: task_struct) -> None: ...
@@ -118,10 +140,10 @@ class SchedHooks(Protocol):
 # set_current(), install_lock_hooks() and install_sched_hooks() only.
 _current: task_struct = task_struct(1, "swaplab")
 _hooks: LockHooks | None = None
-# The validator's acquire/release, bound once at install (the hot path).
-_on_acquire: Any = None
-_on_release: Any = None
+# The validator's chain-key cache, bound once at install (the hot path).
+_lock_chains: set[Any] = set()
 _sched: SchedHooks | None = None
+_getframe = sys._getframe
 
 
 def get_current() -> task_struct:
@@ -135,10 +157,9 @@ def set_current(task: task_struct) -> None:
 
 
 def install_lock_hooks(hooks: LockHooks | None) -> None:
-    global _hooks, _on_acquire, _on_release
+    global _hooks, _lock_chains
     _hooks = hooks
-    _on_acquire = hooks.acquire if hooks is not None else None
-    _on_release = hooks.release if hooks is not None else None
+    _lock_chains = hooks.chains if hooks is not None else set()
 
 
 def install_sched_hooks(hooks: SchedHooks | None) -> None:
@@ -166,21 +187,24 @@ def _busy(lock: lock_t) -> None:
         _hooks.busy(lock, task)
 
 
-def _release(lock: lock_t) -> None:
-    if _on_release is not None:
-        _on_release(lock, _current)
-    if lock.nest:
-        lock.nest -= 1
-        return
-    lock.owner = None
-
-
 def spin_lock(lock: lock_t) -> None:
     if lock.owner is not None:
         _busy(lock)
-    lock.owner = _current
-    if _on_acquire is not None:
-        _on_acquire(lock, _current, False)
+    task = lock.owner = _current
+    if _hooks is not None:
+        # lock_acquire(): push the lock and the key of the chain of held
+        # classes; only a chain not seen before is validated.  The caller's
+        # frame is the acquisition site a splat prints (acquire_ip).
+        lock.acquire_site = _getframe(1)
+        held = task.held_locks
+        if held:
+            chain = held[-1].chain_key << LOCK_CLASS_BITS | lock.key.chain_id
+            if chain not in _lock_chains:
+                _hooks.validate_chain(held, lock, task, chain)
+        else:
+            chain = lock.key.chain_id
+        lock.chain_key = chain
+        held.append(lock)
 
 
 _acquire = spin_lock        # the one acquire body: mutexes, local locks, folio locks
@@ -193,21 +217,39 @@ def spin_lock_nested(lock: lock_t, subclass: int) -> None:
 
 
 def spin_unlock(lock: lock_t) -> None:
-    if _on_release is not None:
-        _on_release(lock, _current)
     if lock.nest:
+        # The unlock of a re-acquisition: the first acquisition still holds it.
         lock.nest -= 1
         return
+    if _hooks is not None:
+        # lock_release(): the common case pops the top of the held stack.
+        held = _current.held_locks
+        if held and held[-1] is lock:
+            held.pop()
+            lock.acquire_site = None
+        else:
+            _hooks.release(lock, _current)
     lock.subclass = 0
     lock.owner = None
 
 
+_release = spin_unlock      # the one release body
+
+
 def spin_trylock(lock: lock_t) -> bool:
+    """Take ``lock`` if it is free; a trylock cannot deadlock, so it adds no dependency.
+
+    Return: True if taken.
+    """
     if lock.owner is not None:
         return False
-    lock.owner = _current
-    if _on_acquire is not None:
-        _on_acquire(lock, _current, True)
+    task = lock.owner = _current
+    if _hooks is not None:
+        lock.acquire_site = _getframe(1)
+        held = task.held_locks
+        lock.chain_key = (held[-1].chain_key << LOCK_CLASS_BITS | lock.key.chain_id
+                          if held else lock.key.chain_id)
+        held.append(lock)
     return True
 
 
@@ -253,7 +295,6 @@ def release_all_held(task: task_struct) -> list[lock_t]:
         lock.nest = 0
         lock.owner = None
     task.held_locks.clear()
-    task.held_chain.clear()
     return held
 
 

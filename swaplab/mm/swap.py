@@ -166,7 +166,7 @@ def __swap_entry_to_cluster(entry: int) -> swap_cluster_info:
 
 
 @__always_inline
-def __swap_cluster_lock(si: swap_info_struct, offset: int, irq: bool) -> swap_cluster_info:
+def __swap_cluster_lock(si: swap_info_struct, offset: int, irq: bool = False) -> swap_cluster_info:
     """Look up and lock the cluster of ``offset``, with IRQs off if ``irq``.
 
     The worker behind swap_cluster_lock{,_irq}() and
@@ -178,7 +178,7 @@ def __swap_cluster_lock(si: swap_info_struct, offset: int, irq: bool) -> swap_cl
     swapoff).
     Return: the locked cluster (KernelOops for an offset without one).
     """
-    if __debug__:
+    if __debug__ and si is not None:
         users = si.users
         if not users.live:
             VM_WARN_ON_ONCE(users.count == 0, "percpu_ref_is_zero(&si->users): race with swapoff")
@@ -197,15 +197,11 @@ def __swap_cluster_lock(si: swap_info_struct, offset: int, irq: bool) -> swap_cl
     return ci
 
 
-@__always_inline
-def swap_cluster_lock(si: swap_info_struct, offset: int) -> swap_cluster_info:
-    """Lock the cluster of ``offset``.
-
-    Context: the caller pins the device (get_swap_device(), a locked
-    swap-cache folio, or the PTL of a pte holding an entry of it).
-    Return: the locked cluster.
-    """
-    return __swap_cluster_lock(si, offset, False)
+# swap_cluster_lock(si, offset) is __swap_cluster_lock(si, offset, false): the
+# name is bound to the worker itself, the inlining C gets and Python cannot.
+# Context: the caller pins the device (get_swap_device(), a locked swap-cache
+# folio, or the PTL of a pte holding an entry of it).  Return: the locked cluster.
+swap_cluster_lock = __swap_cluster_lock
 
 
 @__always_inline

@@ -25,7 +25,7 @@ from swaplab.mm.swap import (__swap_entry_to_cluster, __swap_entry_to_info,
 from swaplab.mm.swap_table import (__swap_table_get, __swap_table_set_range,
                                    folio_to_swp_tb, shadow_swp_to_tb,
                                    swap_table_get, swp_tb_is_folio,
-                                   swp_tb_is_shadow, swp_tb_to_folio,
+                                   swp_tb_is_shadow,
                                    swp_tb_to_shadow)
 from swaplab.mm.vmstat import NR_FILE_PAGES, NR_SWAPCACHE, node_stat_mod_folio
 
@@ -96,7 +96,8 @@ def swap_cache_add_folio(folio: folio, entry: int, shadowp: list[Any] | None,
         swap_cluster_unlock(ci)
         return -ENOENT
     # A range of fresh slots has no table words at all: nothing to check there.
-    if not alloc or not ci.table.keys().isdisjoint(range(ci_start, ci_end)):
+    table = ci.table
+    if not alloc or (table and not table.keys().isdisjoint(range(ci_start, ci_end))):
         for ci_off in range(ci_start, ci_end):
             swp_tb = __swap_table_get(ci, ci_off)
             if type(swp_tb) is folio:
@@ -143,8 +144,8 @@ def __swap_cache_del_folio(ci: swap_cluster_info, folio: folio, entry: int,
     ci_start = swp_offset(entry) % SWAPFILE_CLUSTER
     new_tb = shadow_swp_to_tb(shadow) if shadow else 0
     if __debug__:
-        VM_WARN_ON_FOLIO(any(swp_tb_to_folio(__swap_table_get(ci, ci_off)) is not folio
-                             for ci_off in range(ci_start, ci_start + nr_pages)), folio,
+        VM_WARN_ON_FOLIO([*map(ci.table.get, range(ci_start, ci_start + nr_pages))].count(folio)
+                         != nr_pages, folio,
                          "swap table word does not point to the folio being deleted")
     __swap_table_set_range(ci, ci_start, nr_pages, new_tb)
     if not ci.table:

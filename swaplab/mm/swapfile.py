@@ -1440,10 +1440,12 @@ def swap_only_has_cache(si: swap_info_struct, offset: int, nr_pages: int) -> boo
     Return: True if every byte is SWAP_HAS_CACHE.
     """
     seg = si.swap_map[offset:offset + nr_pages]  # type: ignore[index]
+    if seg.count(SWAP_HAS_CACHE) == nr_pages:
+        return True
     if __debug__:
         VM_BUG_ON(any(not ent & SWAP_HAS_CACHE for ent in seg),
                   "slot of a cached folio without SWAP_HAS_CACHE")
-    return seg.count(SWAP_HAS_CACHE) == nr_pages
+    return False
 
 
 def __swapcache_set_cached(si: swap_info_struct, ci: swap_cluster_info, entry: int) -> None:

@@ -35,39 +35,51 @@ def _describe(what: str, obj: Any) -> str:
 
 
 def WARN_ON(cond: Any, what: str = "WARN_ON") -> bool:
-    if cond and log.mode:
-        report("vm-warn", what, depth=2)
-    return bool(cond)
+    if cond:
+        if log.mode:
+            report("vm-warn", what, depth=2)
+        return True
+    return False
 
 
 def WARN_ON_ONCE(cond: Any, what: str = "WARN_ON_ONCE") -> bool:
-    if cond and log.mode and _once(2):
-        report("vm-warn", what, depth=2)
-    return bool(cond)
+    if cond:
+        if log.mode and _once(2):
+            report("vm-warn", what, depth=2)
+        return True
+    return False
 
 
 def VM_WARN_ON(cond: Any, what: str = "VM_WARN_ON") -> bool:
-    if cond and log.mode:
-        report("vm-warn", what, depth=2)
-    return bool(cond)
+    if cond:
+        if log.mode:
+            report("vm-warn", what, depth=2)
+        return True
+    return False
 
 
 def VM_WARN_ON_ONCE(cond: Any, what: str = "VM_WARN_ON_ONCE") -> bool:
-    if cond and log.mode and _once(2):
-        report("vm-warn", what, depth=2)
-    return bool(cond)
+    if cond:
+        if log.mode and _once(2):
+            report("vm-warn", what, depth=2)
+        return True
+    return False
 
 
 def VM_WARN_ON_FOLIO(cond: Any, folio: Any, what: str = "VM_WARN_ON_FOLIO") -> bool:
-    if cond and log.mode:
-        report("vm-warn", _describe(what, folio), depth=2)
-    return bool(cond)
+    if cond:
+        if log.mode:
+            report("vm-warn", _describe(what, folio), depth=2)
+        return True
+    return False
 
 
 def VM_WARN_ON_ONCE_FOLIO(cond: Any, folio: Any, what: str = "VM_WARN_ON_ONCE_FOLIO") -> bool:
-    if cond and log.mode and _once(2):
-        report("vm-warn", _describe(what, folio), depth=2)
-    return bool(cond)
+    if cond:
+        if log.mode and _once(2):
+            report("vm-warn", _describe(what, folio), depth=2)
+        return True
+    return False
 
 
 def _bug(what: str) -> None:
@@ -77,15 +89,19 @@ def _bug(what: str) -> None:
 
 
 def VM_BUG_ON(cond: Any, what: str = "VM_BUG_ON") -> bool:
-    if cond and log.mode:
-        _bug(what)
-    return bool(cond)
+    if cond:
+        if log.mode:
+            _bug(what)
+        return True
+    return False
 
 
 def VM_BUG_ON_FOLIO(cond: Any, folio: Any, what: str = "VM_BUG_ON_FOLIO") -> bool:
-    if cond and log.mode:
-        _bug(_describe(what, folio))
-    return bool(cond)
+    if cond:
+        if log.mode:
+            _bug(_describe(what, folio))
+        return True
+    return False
 
 
 BUG_ON = VM_BUG_ON
