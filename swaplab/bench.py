@@ -9,7 +9,11 @@ Keys (targets in parentheses):
   as CONFIG_DEBUG_VM=n compiles out VM_WARN_ON and lockdep (measured in a
   child process);
 * ``cycles_per_s_checks_on`` (>= 60,000): the same cycle with every check on
-  (record mode, the lock validator installed);
+  (record mode, the lock validator installed), on the checked build
+  (``make compiled``: the source with only the lock API compiled, see
+  tools/build_compiled.py) when it exists -- measured in a child process
+  that first runs a seed-bug program and must print the very findings the
+  source prints -- and ``cycles_per_s_checks_on_source`` on the source;
 * ``bytes_per_slot_1tib`` (<= 2.0): memory the model allocates for a 1 TiB
   device (swapon, then a quarter of it swapped out: order-9 folios
   allocated, dup'ed once and dropped from the swap cache), per slot,
@@ -97,6 +101,23 @@ def cycles_checks_on(n: int) -> float:
     return _cycle_rate(n)
 
 
+# The self-check of a build with checks on: a program whose findings name
+# lock acquisition sites (v5's recursive cluster lock, spec §6.2).
+SELF_CHECK_PROGRAM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                  "examples", "bugs", "hib_recursion_rotational.swp")
+
+
+def lock_findings(path: str = SELF_CHECK_PROGRAM) -> list[list[Any]]:
+    """(kind, function, message) of every finding of the program at ``path`` on v5."""
+    from swaplab.program import load_program, run_program, using_variant
+    with using_variant("v5"):
+        result = run_program(load_program(path), checks=findings.RECORD)
+    out = [[f["kind"], f["function"], f["message"]] for f in result["findings"]]
+    if not any(k == "lock-recursion" for k, _, _ in out):
+        raise RuntimeError(f"{path}: no lock-recursion finding on v5")
+    return out
+
+
 def cycles_checks_off_here(n: int) -> float:
     boot(checks=findings.OFF)
     _swapon("/dev/vda", GiB)
@@ -112,6 +133,35 @@ def compiled_build() -> str | None:
     if os.path.isdir(os.path.join(COMPILED, "swaplab")):
         return COMPILED
     return None
+
+
+CHECKS_BUILD = os.path.join(os.path.dirname(COMPILED), "compiled-checks")
+
+
+def cycles_checks_on_built(n: int) -> tuple[float, str]:
+    """The checked build (``make compiled``), in a child process, if it has been built.
+
+    The child first runs lock_findings(); a build whose findings differ from
+    the source's in any kind, function or message is refused.
+    Return: (cycles per second, "mypyc: lock API"), or the source's figure
+    and "source" when there is no such build.
+    """
+    if not os.path.isdir(os.path.join(CHECKS_BUILD, "swaplab")):
+        return cycles_checks_on(n), "source"
+    code = ("import json; import swaplab.kernel.locking as l; "
+            "from swaplab.bench import cycles_checks_on, lock_findings; "
+            f"print(json.dumps([lock_findings({SELF_CHECK_PROGRAM!r}), cycles_checks_on({n}), "
+            "l.__file__]))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, cwd=CHECKS_BUILD,
+                         capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                             [CHECKS_BUILD] + [p for p in sys.path if p])))
+    found, rate, where = json.loads(out.stdout.strip().splitlines()[-1])
+    if found != lock_findings():
+        raise RuntimeError(f"{CHECKS_BUILD}: its findings differ from the source's: {found}")
+    if not where.startswith(CHECKS_BUILD) or where.endswith(".py"):
+        raise RuntimeError(f"{CHECKS_BUILD}: the lock API ran from {where}, not compiled")
+    return float(rate), "mypyc: lock API"
 
 
 def cycles_checks_off(n: int) -> tuple[float, str]:
@@ -162,7 +212,10 @@ def run_bench(quick: bool = False) -> dict[str, Any]:
     rate, build = cycles_checks_off(n)
     result["cycles_per_s_checks_off"] = round(rate)
     result["checks_off_build"] = build
-    result["cycles_per_s_checks_on"] = round(cycles_checks_on(n))
+    rate, build = cycles_checks_on_built(n)
+    result["cycles_per_s_checks_on"] = round(rate)
+    result["checks_on_build"] = build
+    result["cycles_per_s_checks_on_source"] = round(cycles_checks_on(n))
     bps, ratio = memory_and_ratio(big, n)
     result["bytes_per_slot_1tib" if not quick else "bytes_per_slot_4gib"] = round(bps, 3)
     result["op_cost_ratio_1tib_vs_1gib" if not quick else "op_cost_ratio_4gib_vs_1gib"] = \

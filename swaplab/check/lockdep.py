@@ -59,20 +59,20 @@ class Lockdep:
                                    | h.key.chain_id) if j else h.key.chain_id
                 return
         if lock.owner is None:
-            report("lock-not-held", f"unlock of {lock.name}, which is not locked", depth=3)
+            report("lock-not-held", f"unlock of {lock.name}, which is not locked", depth=1)
         elif lock.owner is not task:
-            report("lock-not-held", f"unlock of {lock.name} held by {lock.owner}", depth=3)
+            report("lock-not-held", f"unlock of {lock.name} held by {lock.owner}", depth=1)
 
     def busy(self, lock: lock_t, task: task_struct) -> None:
-        site = _site_of(_getframe(3))
+        site = _site_of(_getframe(1))
         if lock.owner is task:
             report("lock-recursion",
                    f"possible recursive locking detected: {task} is trying to acquire "
                    f"lock {lock.name} at {site} but task is already holding lock "
-                   f"{lock.name} at {site_name(lock)} (self-deadlock)", depth=4)
+                   f"{lock.name} at {site_name(lock)} (self-deadlock)", depth=1)
         else:
             report("hang", f"{task} waits forever for {lock.name} held by {lock.owner} "
-                   f"(taken at {site_name(lock)})", depth=4)
+                   f"(taken at {site_name(lock)})", depth=1)
         # The task never returns from a self-deadlock or an endless wait:
         # end its operation, as the oops ends a task (the run goes on).
         from swaplab.sim.oops import KernelOops
@@ -80,17 +80,27 @@ class Lockdep:
 
     def assert_held(self, lock: lock_t, task: task_struct) -> None:
         report("lock-not-held", f"lockdep_assert_held({lock.name}) failed: "
-               + (f"held by {lock.owner}" if lock.owner else "not locked"), depth=3)
+               + (f"held by {lock.owner}" if lock.owner else "not locked"), depth=1)
 
 
 _getframe = sys._getframe
 
 
 def _site_of(frame: Any) -> str:
-    """The function a lock was taken in, skipping ``__always_inline`` helpers as a splat does."""
-    while frame is not None and frame.f_code in _skip_code:
+    """The function a lock was taken in, as a splat names it.
+
+    Walks out past the lock API and this validator (their frames exist only
+    when swaplab/kernel/locking.py runs uncompiled) and past
+    ``__always_inline`` helpers, as the kernel's acquire_ip is the caller
+    the inline chain was inlined into.
+    """
+    while frame is not None and (frame.f_code in _skip_code
+                                 or frame.f_globals.get("__name__") in _LOCK_MODULES):
         frame = frame.f_back
     return frame.f_code.co_name if frame is not None else "?"
+
+
+_LOCK_MODULES = frozenset({"swaplab.kernel.locking", __name__})
 
 
 def site_name(lock: lock_t) -> str:
@@ -116,7 +126,7 @@ class LockOrder:
             if self._reaches(new, a):
                 report("lock-order", f"possible circular locking dependency: {task} "
                        f"takes {new} while holding {a}, but {a} was taken while "
-                       f"holding {new} before", depth=4)
+                       f"holding {new} before", depth=1)
             succ.add(new)
 
     def _reaches(self, src: str, dst: str) -> bool:

@@ -24,7 +24,7 @@ as if it had succeeded; in strict mode the finding raises instead.
 from __future__ import annotations
 
 import sys
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 
 class task_struct:
@@ -195,7 +195,7 @@ def spin_lock(lock: lock_t) -> None:
         # lock_acquire(): push the lock and the key of the chain of held
         # classes; only a chain not seen before is validated.  The caller's
         # frame is the acquisition site a splat prints (acquire_ip).
-        lock.acquire_site = _getframe(1)
+        lock.acquire_site = _getframe(_CALLER)
         held = task.held_locks
         if held:
             chain = held[-1].chain_key << LOCK_CLASS_BITS | lock.key.chain_id
@@ -245,7 +245,7 @@ def spin_trylock(lock: lock_t) -> bool:
         return False
     task = lock.owner = _current
     if _hooks is not None:
-        lock.acquire_site = _getframe(1)
+        lock.acquire_site = _getframe(_CALLER)
         held = task.held_locks
         lock.chain_key = (held[-1].chain_key << LOCK_CLASS_BITS | lock.key.chain_id
                           if held else lock.key.chain_id)
@@ -304,6 +304,7 @@ def cond_resched() -> None:
         _sched.cond_resched(_current)
 
 
-def caller_name(depth: int = 2) -> str:
-    """Name of the function ``depth`` frames up (for lock acquisition sites)."""
-    return sys._getframe(depth).f_code.co_name
+# The frame of a lock function's caller: _getframe(1) from the lock function,
+# or _getframe(0) when this module is compiled (tools/build_compiled.py
+# --checks), as a native function has no frame of its own.
+_CALLER: Final = 1 if hasattr(spin_lock, "__code__") else 0

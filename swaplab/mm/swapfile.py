@@ -1050,8 +1050,8 @@ def folio_alloc_swap(folio: folio) -> int:
     room or the memcg swap charge fails.
     """
     if __debug__:
-        VM_BUG_ON_FOLIO(not folio_test_locked(folio), folio, "folio_alloc_swap: folio not locked")
-        VM_BUG_ON_FOLIO(not folio_test_uptodate(folio), folio, "folio_alloc_swap: folio not uptodate")
+        VM_BUG_ON_FOLIO(folio.PG_locked.owner is None, folio, "folio_alloc_swap: folio not locked")
+        VM_BUG_ON_FOLIO(not folio.PG_uptodate, folio, "folio_alloc_swap: folio not uptodate")
     order = folio.order
     size = 1 << order
     if order:
