@@ -1928,26 +1928,10 @@ def free_swap_and_cache(entry: int) -> None:
     free_swap_and_cache_nr(entry, 1)
 
 
-def get_swap_page_of_type(type: int) -> int:
-    """T13 name of swap_alloc_hibernation_slot().
-
-    Context: process context; pins the device itself.
-    Return: the entry, or 0 on failure.
-    """
-    si = swap_type_to_info(type)
-    entry = 0
-    if si is None:
-        return entry
-    if get_swap_device_info(si):
-        if si.flags & SWP_WRITEOK:
-            pcp = percpu_swap_cluster[smp_processor_id()]
-            local_lock(pcp.lock)
-            offset = cluster_alloc_swap_entry(si, 0, 1)
-            local_unlock(pcp.lock)
-            if offset:
-                entry = swp_entry(si.type, offset)
-        put_swap_device(si)
-    return entry
+# T13's name of swap_alloc_hibernation_slot(): the patch renamed it and left
+# its body as it was, so the legacy API binds the old name to the one body.
+# Context: process context; pins the device itself.  Return: the entry, or 0.
+get_swap_page_of_type = swap_alloc_hibernation_slot
 
 
 # ---------------------------------------------------------------------------
