@@ -294,6 +294,7 @@ def release_all_held(task: task_struct) -> list[lock_t]:
     for lock in held:
         lock.nest = 0
         lock.owner = None
+        lock.acquire_site = None
     task.held_locks.clear()
     return held
 
