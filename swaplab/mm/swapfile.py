@@ -2053,8 +2053,13 @@ def setup_clusters(si: swap_info_struct, maxpages: int, badpages: list[int],
         err = swap_cluster_setup_bad_slot(si, cluster_info, swap_map, page_nr, False)
         if err:
             return err
-    for i in range(maxpages, nr_clusters * SWAPFILE_CLUSTER):
-        swap_cluster_setup_bad_slot(si, cluster_info, swap_map, i, True)
+    # The EOF part: the kernel calls swap_cluster_setup_bad_slot(mask=true)
+    # on each slot past maxpages, which only counts it in the last cluster
+    # (swap_map ends at maxpages); the model counts them in one step.
+    tail = nr_clusters * SWAPFILE_CLUSTER - maxpages
+    if tail:
+        swap_cluster_setup_bad_slot(si, cluster_info, swap_map, maxpages, True)
+        cluster_info[-1].count += tail - 1
     si.free_clusters = list_head(name="free_clusters")
     si.full_clusters = list_head(name="full_clusters")
     si.discard_clusters = list_head(name="discard_clusters")
