@@ -58,7 +58,14 @@ def thp_size_to_order(size_kb: int) -> int:
 
 
 def thpsize_enabled_store(order: int, buf: str) -> int:
-    """Write ``hugepages-<size>kB/enabled``.  Return: 0 or -EINVAL."""
+    """Write ``hugepages-<size>kB/enabled``: ``always`` or ``never`` for the size's order.
+
+    ``inherit`` and ``madvise`` are refused (not modeled).
+    Context: process context (a sysfs write); the kernel's updates the
+    bitmaps under ``huge_anon_orders_lock``, which the model does not need.
+    Return: 0 (the kernel's returns ``count``, the bytes consumed), or
+    -EINVAL for any other value.
+    """
     value = buf.strip()
     if value == "always":
         huge_anon_orders_always[0] |= 1 << order
@@ -70,13 +77,19 @@ def thpsize_enabled_store(order: int, buf: str) -> int:
 
 
 def thpsize_enabled_show(order: int) -> str:
-    """Read ``hugepages-<size>kB/enabled``, the kernel's way: the active mode in brackets."""
+    """Read ``hugepages-<size>kB/enabled``, the kernel's way: the active mode in brackets.
+
+    Context: process context (a sysfs read); lockless read of the bitmap.
+    Return: the line without its newline (the kernel's sysfs_emit() returns
+    the number of bytes written to the buffer).
+    """
     if huge_anon_orders_always[0] & (1 << order):
         return "[always] inherit madvise never"
     return "always inherit madvise [never]"
 
 
 def highest_order(orders: int) -> int:
+    """include/linux/huge_mm.h: the highest order set in ``orders`` (-1 if none)."""
     return orders.bit_length() - 1
 
 
@@ -87,7 +100,14 @@ def next_order(orders: int, prev: int) -> tuple[int, int]:
 
 
 def thp_vma_allowable_orders(vma: vm_area_struct, vm_flags: int, orders: int) -> int:
-    """The orders of ``orders`` an anonymous fault in ``vma`` may allocate (sysfs + VMA flags)."""
+    """The orders of ``orders`` an anonymous fault in ``vma`` may allocate (sysfs + VMA flags).
+
+    A reduction of include/linux/huge_mm.h's thp_vma_allowable_orders() for
+    the page-fault type (TVA_PAGEFAULT) of an anonymous VMA: VM_NOHUGEPAGE
+    allows nothing, otherwise the sizes whose ``enabled`` is ``always``.
+    Context: the VMA is stable (the fault holds mmap_lock or the VMA lock).
+    Return: the allowed subset of ``orders`` (a bitmask, 0 for none).
+    """
     if vm_flags & VM_NOHUGEPAGE:
         return 0
     return orders & huge_anon_orders_always[0] & THP_ORDERS_ALL_ANON
@@ -95,7 +115,14 @@ def thp_vma_allowable_orders(vma: vm_area_struct, vm_flags: int, orders: int) ->
 
 def thp_vma_suitable_order(vma: vm_area_struct, addr: int, order: int) -> bool:
     """Does the naturally aligned range of ``2^order`` pages around ``addr`` lie inside ``vma``
-    (with the same alignment in the VMA's page offset)?"""
+    (with the same alignment in the VMA's page offset)?
+
+    The kernel's skips the page-offset test for an anonymous VMA; the
+    model's anonymous VMAs have ``vm_pgoff = vm_start >> PAGE_SHIFT``
+    (mm/mmap.py), so the test always passes for them.
+    Context: the VMA is stable (mmap_lock or the VMA lock held).
+    Return: True if a folio of that order fits there.
+    """
     nr = 1 << order
     haddr = addr & ~((PAGE_SIZE << order) - 1)
     if (vma.vm_pgoff - (vma.vm_start >> PAGE_SHIFT)) & (nr - 1):
@@ -104,6 +131,14 @@ def thp_vma_suitable_order(vma: vm_area_struct, addr: int, order: int) -> bool:
 
 
 def thp_vma_suitable_orders(vma: vm_area_struct, addr: int, orders: int) -> int:
+    """Keep the orders of ``orders`` for which thp_vma_suitable_order() holds at ``addr``.
+
+    The kernel's walks from the highest order down and stops at the first
+    that fits (every lower order fits too); the model tests each order,
+    which gives the same set.
+    Context: the VMA is stable (mmap_lock or the VMA lock held).
+    Return: the suitable subset of ``orders`` (a bitmask, 0 for none).
+    """
     out = 0
     for order in range(orders.bit_length()):
         if orders & (1 << order) and thp_vma_suitable_order(vma, addr, order):
@@ -115,13 +150,30 @@ def thp_vma_suitable_orders(vma: vm_area_struct, addr: int, orders: int) -> int:
 # Splitting.
 
 def can_split_folio(folio: folio, caller_pins: int) -> bool:
-    """Only the mappings, the swap cache and the caller's ``caller_pins`` hold the folio."""
+    """Racy check whether a large anon folio can be split: only its mappings, the
+    swap cache and the caller's ``caller_pins`` references hold it.
+
+    The kernel's counts a page-cache (non-anon) folio's page-cache pins
+    too and reports the extra pins through ``pextra_pins``; the model's
+    callers pass anon folios only.
+    Context: any; the caller holds ``caller_pins`` references (the answer
+    is racy unless the folio is locked and cannot gain mappings).
+    Return: True if the reference count is the mapcount plus those pins.
+    """
     extra_pins = (1 << folio.order) if folio_test_swapcache(folio) else 0
     return folio.total_mapcount == folio._refcount - extra_pins - caller_pins
 
 
 def split_page_memcg(head: folio, tails: list[folio]) -> None:
-    """mm/memcontrol.c: the tails are charged to the head's memcg (and join its LRU)."""
+    """mm/memcontrol.c: the tails are charged to the head's memcg (and join its LRU).
+
+    A reduction of split_page_memcg() (folio_split_memcg_refs() in newer
+    kernels): the tails take the head's memcg, with no css reference
+    counting; the model's per-memcg LRU list gets the tails.
+    Context: during a split: the folio is locked (the kernel's caller has
+    also frozen its reference count).
+    Return: nothing.
+    """
     memcg: Any = head.memcg
     for t in tails:
         t.memcg = memcg
@@ -139,9 +191,12 @@ def split_folio_to_list(folio: folio, list: list[folio] | None) -> int:
     (isolated, as reclaim's folios are).  Tails not put on a list keep a
     reference only per mapping (an unmapped one is freed).
 
+    A reduction of split_huge_page_to_list_to_order() to order 0.
     Context: Caller must ensure the folio is locked and hold one reference.
-    Return: 0; -EBUSY for a swap-cache folio (not modeled); -EAGAIN when
-    something else pins the folio.
+    Return: 0 when split, or when the folio is order 0 already (the
+    kernel's expects a large folio and fails an order-0 one with -EINVAL);
+    -EBUSY for a swap-cache folio (splitting one is not modeled; the
+    kernel's splits it); -EAGAIN when something else pins the folio.
     """
     VM_BUG_ON_FOLIO(not folio_test_locked(folio), folio, "split_folio_to_list: folio not locked")
     if not folio.order:
