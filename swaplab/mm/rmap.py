@@ -92,7 +92,9 @@ TTU_RMAP_LOCKED = 0x80
 def anon_vma_prepare(vma: vm_area_struct) -> int:
     """Give ``vma`` an anon_vma before its first anonymous folio.
 
-    Context: mmap_lock held (read is enough in the kernel).
+    A reduction of __anon_vma_prepare(): a new anon_vma every time (the
+    kernel's first looks for a neighbour's to reuse, find_mergeable_anon_vma()).
+    Context: mmap_lock held (read is enough in the kernel); may sleep.
     Return: 0, or -ENOMEM (never in the model).
     """
     if vma.anon_vma is not None:
@@ -104,7 +106,14 @@ def anon_vma_prepare(vma: vm_area_struct) -> int:
 
 
 def anon_vma_chain_link(vma: vm_area_struct, av: anon_vma) -> None:
-    """Chain ``vma`` to ``av``: folios of ``av`` may be mapped by ``vma``."""
+    """Chain ``vma`` to ``av``: folios of ``av`` may be mapped by ``vma``.
+
+    The kernel's links a preallocated anon_vma_chain into both lists.
+    Context: the kernel's callers hold ``av``'s root rwsem for write (or
+    link a VMA nobody can see yet); mmap_lock held for write, or for read
+    from anon_vma_prepare().
+    Return: nothing.
+    """
     vma.anon_vma_chain.append(av)
     av.vmas.append(vma)
 
@@ -112,8 +121,10 @@ def anon_vma_chain_link(vma: vm_area_struct, av: anon_vma) -> None:
 def anon_vma_fork(vma: vm_area_struct, pvma: vm_area_struct) -> int:
     """Chain the child's ``vma`` to every anon_vma of ``pvma`` and give it its own.
 
-    Context: both mms' mmap_lock held for write (fork).
-    Return: 0.
+    The kernel's anon_vma_clone() may reuse an anon_vma that has no VMA and
+    one child instead of allocating one; the model always allocates.
+    Context: both mms' mmap_lock held for write (dup_mmap()); may sleep.
+    Return: 0 (the kernel's -ENOMEM when an allocation fails).
     """
     if pvma.anon_vma is None:
         return 0
@@ -127,7 +138,14 @@ def anon_vma_fork(vma: vm_area_struct, pvma: vm_area_struct) -> int:
 
 
 def unlink_anon_vmas(vma: vm_area_struct) -> None:
-    """Remove ``vma`` from every anon_vma it is chained to (munmap, exit)."""
+    """Remove ``vma`` from every anon_vma it is chained to (munmap, exit).
+
+    The kernel's also frees the anon_vmas left without a VMA; the model's
+    are garbage-collected.
+    Context: mmap_lock held for write, or the mm is exiting (exit_mmap());
+    the VMA's ptes are zapped already; takes each root rwsem in the kernel.
+    Return: nothing.
+    """
     for av in vma.anon_vma_chain:
         av.vmas.remove(vma)
     vma.anon_vma_chain = []
@@ -137,10 +155,22 @@ def unlink_anon_vmas(vma: vm_area_struct) -> None:
 # Adding and removing mappings.
 
 def folio_anon_vma(folio: folio) -> anon_vma | None:
+    """mm/util.c: the anon_vma an anonymous folio is filed under.
+
+    Context: any; the answer is stable only while the folio is locked or
+    mapped (the anon_vma outlives its mapped folios).
+    Return: the anon_vma, or None for a folio that is not anonymous.
+    """
     return folio.anon_vma if folio.PG_anon else None
 
 
 def __folio_set_anon(folio: folio, vma: vm_area_struct, address: int, exclusive: bool) -> None:
+    """File a new anonymous folio under the VMA's anon_vma (its root if maybe shared) at its index.
+
+    Context: the folio is new: no pte maps it yet (folio_add_new_anon_rmap());
+    the VMA has an anon_vma (the kernel BUG()s otherwise).
+    Return: nothing.
+    """
     av = vma.anon_vma
     VM_BUG_ON_FOLIO(av is None, folio, "__folio_set_anon: VMA without anon_vma")
     # An exclusive folio can be filed under the VMA's own anon_vma; a
@@ -155,10 +185,15 @@ def __folio_set_anon(folio: folio, vma: vm_area_struct, address: int, exclusive:
 def folio_add_new_anon_rmap(folio: folio, vma: vm_area_struct, address: int, flags: int) -> None:
     """Map a folio that no pte maps yet (a fresh anonymous or swapped-in folio).
 
-    Context: the page-table lock of the pte is held; a folio the swap cache
-    may see must be locked.
+    Context: the page-table lock of the pte is held; a folio that is not
+    mapped exclusive (no RMAP_EXCLUSIVE: the swap cache may see it) must
+    be locked.
+    Return: nothing.
     """
     exclusive = bool(flags & RMAP_EXCLUSIVE)
+    if __debug__:
+        VM_WARN_ON_FOLIO(not exclusive and not folio_test_locked(folio), folio,
+                         "folio_add_new_anon_rmap: shared folio not locked")
     VM_WARN_ON_FOLIO(folio.total_mapcount != 0, folio, "folio_add_new_anon_rmap: folio already mapped")
     folio.PG_swapbacked = True
     __folio_set_anon(folio, vma, address, exclusive)
@@ -177,6 +212,7 @@ def folio_add_anon_rmap_ptes(folio: folio, p: page, nr_pages: int, vma: vm_area_
     Context: the page-table lock is held and the folio is locked, so an anon
     folio is not upgraded racily to KSM; a KSM folio (never downgraded) may
     be mapped unlocked (KSM's replace_page()).
+    Return: nothing.
     """
     VM_WARN_ON_FOLIO(not folio_test_locked(folio) and not folio_test_ksm(folio), folio,
                      "folio_add_anon_rmap_ptes: folio not locked")
@@ -190,11 +226,25 @@ def folio_add_anon_rmap_ptes(folio: folio, p: page, nr_pages: int, vma: vm_area_
 
 def folio_add_anon_rmap_pte(folio: folio, p: page, vma: vm_area_struct, address: int,
                             flags: int) -> None:
+    """Add one pte mapping of page ``p`` of an anonymous folio: folio_add_anon_rmap_ptes() of 1.
+
+    Context: as folio_add_anon_rmap_ptes(): the page-table lock is held and
+    the folio locked (unless it is a KSM folio).
+    Return: nothing.
+    """
     folio_add_anon_rmap_ptes(folio, p, 1, vma, address, flags)
 
 
 def folio_remove_rmap_ptes(folio: folio, p: page, nr_pages: int, vma: vm_area_struct) -> None:
-    """Drop ``nr_pages`` pte mappings.  Context: the page-table lock is held."""
+    """Drop ``nr_pages`` pte mappings of pages of ``folio``, from ``p`` on.
+
+    A page left without a mapping stops being exclusive.  The kernel's also
+    queues a partially mapped large anon folio for deferred split and
+    munlocks; the model computes partial mapping when asked
+    (folio_test_partially_mapped()).
+    Context: the page-table lock is held (the ptes are cleared already).
+    Return: nothing.
+    """
     for i in range(p.idx, p.idx + nr_pages):
         sub = folio.pages[i]
         sub.mapcount -= 1
@@ -205,6 +255,11 @@ def folio_remove_rmap_ptes(folio: folio, p: page, nr_pages: int, vma: vm_area_st
 
 
 def folio_remove_rmap_pte(folio: folio, p: page, vma: vm_area_struct) -> None:
+    """Drop one pte mapping of page ``p``: folio_remove_rmap_ptes() of 1.
+
+    Context: the page-table lock is held (the pte is cleared already).
+    Return: nothing.
+    """
     folio_remove_rmap_ptes(folio, p, 1, vma)
 
 
@@ -212,8 +267,12 @@ def folio_try_dup_anon_rmap_pte(folio: folio, p: page, dst_vma: vm_area_struct,
                                 src_vma: vm_area_struct) -> int:
     """fork: one more pte maps ``p``; an exclusive page becomes shared.
 
-    Context: both page-table locks are held.
-    Return: 0, or -EBUSY if the page may be pinned (never in the model).
+    include/linux/rmap.h.  The caller has taken the folio reference the new
+    pte holds, and makes the pte read-only in parent and child on success.
+    Context: both page-table locks are held, and the parent mm's
+    ``write_protect_seq`` (copy_page_range()).
+    Return: 0, or -EBUSY if the page may be pinned (never in the model:
+    no GUP pins).
     """
     p.anon_exclusive = False
     p.mapcount += 1
@@ -222,22 +281,47 @@ def folio_try_dup_anon_rmap_pte(folio: folio, p: page, dst_vma: vm_area_struct,
 
 
 def folio_try_share_anon_rmap_pte(folio: folio, p: page) -> int:
-    """Unmap: the page stops being exclusive.  Return: 0, or -EBUSY if pinned."""
+    """Mark an exclusive anonymous page maybe-shared, before unmapping it or KSM merging it.
+
+    include/linux/rmap.h.
+    Context: the page-table lock is held and the pte has been cleared (and
+    flushed) already, so GUP-fast cannot pin the page meanwhile; the page
+    is exclusive.
+    Return: 0, or -EBUSY if the page may be pinned (never in the model:
+    no GUP pins).
+    """
     p.anon_exclusive = False
     return 0
 
 
 def folio_move_anon_rmap(folio: folio, vma: vm_area_struct) -> None:
-    """The only mapper reuses the folio: file it under its own anon_vma."""
+    """The only mapper reuses the folio: file it under its own anon_vma.
+
+    Called when a write fault finds the folio exclusive to this VMA, so
+    later rmap walks need not search the parent's or siblings' VMAs.
+    Context: the folio is locked (the fault also holds the page-table lock).
+    Return: nothing.
+    """
     VM_BUG_ON_FOLIO(not folio_test_locked(folio), folio, "folio_move_anon_rmap: not locked")
     folio.anon_vma = vma.anon_vma
 
 
 def PageAnonExclusive(p: page) -> bool:
+    """include/linux/page-flags.h: is the anonymous page exclusive to one mapping?
+
+    Context: any; stable under the page-table lock of a pte mapping the page.
+    Return: True if it is.
+    """
     return p.anon_exclusive
 
 
 def SetPageAnonExclusive(p: page) -> None:
+    """include/linux/page-flags.h: mark the anonymous page exclusive.
+
+    Context: the page-table lock of the pte that maps it exclusively is
+    held (do_wp_page() reusing the page).
+    Return: nothing.
+    """
     p.anon_exclusive = True
 
 
@@ -245,6 +329,11 @@ def SetPageAnonExclusive(p: page) -> None:
 # The rmap walk.
 
 def folio_not_mapped(folio: folio) -> bool:
+    """The rmap walk's ``done`` callback of try_to_unmap(): is no pte left mapping the folio?
+
+    Context: any (the rmap walk calls it with the folio locked).
+    Return: True if the folio is not mapped.
+    """
     return folio.total_mapcount == 0
 
 
@@ -253,6 +342,8 @@ def folio_test_partially_mapped(folio: folio) -> bool:
 
     The kernel sets PG_partially_mapped when a pte unmap leaves such a folio
     (deferred_split_folio()); the model computes it from the mapcounts.
+    Context: any; racy unless the folio is locked and cannot gain mappings.
+    Return: True if partially mapped; False for an order-0 folio.
     """
     return folio.order > 0 and folio.total_mapcount > 0 and any(p.mapcount == 0 for p in folio.pages)
 
@@ -265,6 +356,12 @@ def page_vma_mapped_walk(folio: folio, vma: vm_area_struct,
     before the first pte is yielded and held across the walk; it is
     released when the walk ends.  A caller that leaves the walk early
     unlocks it itself (page_vma_mapped_walk_done()).
+    Context: an rmap walk: the folio is locked (or otherwise kept mapped
+    where it is) and its anon_vma or i_mmap lock is held; no page-table
+    lock held on entry.
+    Return: a generator of (pte, ptl, address) with the ptl held, for each
+    pte mapping a page of the folio (the kernel's returns true per mapping
+    found, false when there is none left and the ptl is dropped).
     """
     mm = vma.vm_mm
     pte, ptl = pte_offset_map_lock(mm, pmd_off(mm, address), address)
@@ -286,7 +383,10 @@ def rmap_walk_anon(folio: folio, rmap_one: Callable[[folio, vm_area_struct, int,
     """Call ``rmap_one(folio, vma, address, arg)`` for every VMA that may map ``folio``.
 
     Stops when ``rmap_one`` returns False or ``done(folio)`` is true.
-    Context: the folio is locked.
+    Context: the folio's anon_vma is kept alive (the folio locked or
+    mapped); with ``locked`` the caller holds the anon_vma root's rwsem
+    (rmap_walk_locked()), else it is taken here (read in the kernel).
+    Return: nothing.
     """
     av = folio_anon_vma(folio)
     if av is None:
@@ -308,7 +408,9 @@ def rmap_walk_anon(folio: folio, rmap_one: Callable[[folio, vm_area_struct, int,
 def try_to_unmap(folio: folio, flags: int) -> None:
     """Try to remove every pte mapping of ``folio``.
 
-    Context: Caller must hold the folio lock.
+    It is the caller's job to check whether the folio is still mapped.
+    Context: Caller must hold the folio lock and a reference on the folio.
+    Return: nothing.
     """
     VM_BUG_ON_FOLIO(not folio_test_locked(folio), folio, "try_to_unmap: folio not locked")
     rmap_walk(folio, try_to_unmap_one, folio_not_mapped, flags, bool(flags & TTU_RMAP_LOCKED))
@@ -318,7 +420,12 @@ def rmap_walk(folio: folio, rmap_one: Callable[[folio, vm_area_struct, int, Any]
               done: Callable[[folio], bool] | None, arg: Any, locked: bool) -> None:
     """Walk every mapping of an anon folio: a KSM folio through its stable node.
 
-    Context: the folio is locked.
+    The kernel's rmap_walk() and rmap_walk_locked() in one: ``locked`` says
+    the caller holds the rmap lock (TTU_RMAP_LOCKED).  File folios have
+    their own walk (rmap_walk_file() in mm/shmem.py).
+    Context: the folio is locked (the kernel's folio_referenced() may walk
+    an unlocked anon folio; the model has no such caller).
+    Return: nothing.
     """
     if folio_test_ksm(folio):
         rmap_walk_ksm(folio, rmap_one, done, arg, locked)
@@ -332,8 +439,11 @@ def try_to_unmap_one(folio: folio, vma: vm_area_struct, address: int, arg: Any) 
     Every pte of ``vma`` mapping a page of the folio is visited
     (page_vma_mapped_walk()): a large folio's pages each get their own swap
     pte, ``folio.swap + page index``, and their own ``folio_dup_swap()``.
-    Context: the folio is locked; takes the page-table lock.
-    Return: False to stop the rmap walk (a pte could not be converted).
+    Context: the folio is locked and the caller holds a reference (reclaim:
+    the isolation one); the walk holds the anon_vma lock; takes the
+    page-table lock.
+    Return: True to go on with the walk; False to stop it (a pte could not
+    be converted: the folio stays mapped).
     """
     VM_BUG_ON_FOLIO(not folio_test_locked(folio), folio, "try_to_unmap_one: folio not locked")
     mm: mm_struct = vma.vm_mm
