@@ -34,7 +34,7 @@ isolatable) and ``PG_active``; isolation holds a folio reference.
 
 from __future__ import annotations
 
-from swaplab.include.linux.mmdebug import VM_BUG_ON_FOLIO
+from swaplab.include.linux.mmdebug import VM_BUG_ON, VM_BUG_ON_FOLIO
 from swaplab.kconfig import HPAGE_PMD_ORDER
 from swaplab.kernel.dup import (
     folio,
@@ -48,6 +48,7 @@ from swaplab.kernel.dup import (
     folio_test_dirty,
     folio_test_large,
     folio_test_locked,
+    folio_test_lru,
     folio_test_mlocked,
     folio_test_swapbacked,
     folio_test_swapcache,
@@ -84,16 +85,44 @@ class scan_control:
 # LRU membership (mm/swap.c, mm/vmscan.c) and page references (page_ref.h).
 
 def folio_add_lru(folio: folio) -> None:
-    """mm/swap.c: put a new folio on the LRU (the model keeps only PG_lru)."""
+    """mm/swap.c: put a new folio on the LRU (the model keeps only PG_lru).
+
+    The kernel's queues it in a per-CPU batch (lru_add) that a later drain
+    moves to the LRU list; the model's sets PG_lru at once.
+    Context: process context; the folio is not on an LRU list (new, or
+    isolated); the caller holds a reference.
+    Return: nothing.
+    """
+    if __debug__:
+        VM_BUG_ON_FOLIO(folio_test_lru(folio), folio, "folio_add_lru: folio already on the LRU")
     folio.PG_lru = True
 
 
 def folio_add_lru_vma(folio: folio, vma: object) -> None:
+    """mm/swap.c: put a folio just mapped into ``vma`` on the LRU.
+
+    The kernel's puts a folio of a VM_LOCKED VMA on the unevictable list
+    (mlock_new_folio()); the model has no mlock: folio_add_lru().
+    Context: as folio_add_lru(): the folio is new and not on an LRU list;
+    the fault holds the page-table lock.
+    Return: nothing.
+    """
+    if __debug__:
+        VM_BUG_ON_FOLIO(folio_test_lru(folio), folio, "folio_add_lru_vma: folio already on the LRU")
     folio_add_lru(folio)
 
 
 def folio_isolate_lru(folio: folio) -> bool:
-    """Take a folio off the LRU for reclaim, with a reference.  Return: success."""
+    """Take a folio off the LRU for reclaim, with a reference.
+
+    Context: the caller holds a reference on the folio (unlike the LRU
+    scan's isolate_lru_folios()); the lru_lock is not held and interrupts
+    are enabled.
+    Return: True if the folio was taken off an LRU list (PG_lru cleared,
+    one more reference); False if it was not on one.
+    """
+    if __debug__:
+        VM_BUG_ON_FOLIO(not folio_ref_count(folio), folio, "folio_isolate_lru: zero refcount")
     if not folio.PG_lru:
         return False
     folio_get(folio)
@@ -102,13 +131,28 @@ def folio_isolate_lru(folio: folio) -> bool:
 
 
 def folio_putback_lru(folio: folio) -> None:
-    """Return an isolated folio to the LRU and drop the isolation reference."""
+    """Return an isolated folio to the LRU and drop the isolation reference.
+
+    Context: the folio is isolated (off the LRU, with the isolation
+    reference); the lru_lock is not held and interrupts are enabled.
+    Return: nothing.
+    """
+    if __debug__:
+        # folio_add_lru()'s check: the kernel's puts it back through folio_add_lru().
+        VM_BUG_ON_FOLIO(folio_test_lru(folio), folio, "folio_putback_lru: folio already on the LRU")
     folio.PG_lru = True
     folio_put(folio)
 
 
 def folio_ref_freeze(folio: folio, count: int) -> bool:
-    """include/linux/page_ref.h: refcount ``count`` -> 0 atomically, or fail."""
+    """include/linux/page_ref.h: refcount ``count`` -> 0 atomically, or fail.
+
+    Context: any (an atomic compare-and-exchange); reclaim's callers hold
+    the folio lock, and the lock of the cache the folio is in if it is in
+    one, so that no new reference can be looked up meanwhile.
+    Return: True if the count was ``count`` and is now 0; False otherwise
+    (unchanged).
+    """
     if folio._refcount != count:
         return False
     folio._refcount = 0
@@ -116,6 +160,14 @@ def folio_ref_freeze(folio: folio, count: int) -> bool:
 
 
 def folio_ref_unfreeze(folio: folio, count: int) -> None:
+    """include/linux/page_ref.h: give a frozen folio its reference count ``count`` back.
+
+    Context: the caller froze the count (folio_ref_freeze()); ``count`` > 0.
+    Return: nothing.
+    """
+    if __debug__:
+        VM_BUG_ON_FOLIO(folio_ref_count(folio) != 0, folio, "folio_ref_unfreeze: refcount not frozen")
+        VM_BUG_ON(count == 0, "folio_ref_unfreeze: count 0")
     folio._refcount = count
 
 
@@ -124,27 +176,51 @@ _workingset_clock = [0]
 
 
 def workingset_eviction(folio: folio) -> int:
-    """A shadow for an evicted folio: the model's eviction counter, as an XArray value."""
+    """A shadow for an evicted folio: the model's eviction counter, as an XArray value.
+
+    A reduction of mm/workingset.c's workingset_eviction(): the kernel's
+    packs the memcg id, node and lruvec eviction age (refault detection
+    is not modeled).
+    Context: the folio is locked, off the LRU and its reference count
+    frozen to 0 (__remove_mapping()); the swap cluster lock is held with
+    interrupts off.
+    Return: the shadow entry to store in place of the folio.
+    """
+    if __debug__:
+        VM_BUG_ON_FOLIO(folio_test_lru(folio), folio, "workingset_eviction: folio on the LRU")
+        VM_BUG_ON_FOLIO(folio_ref_count(folio), folio, "workingset_eviction: refcount not frozen")
+        VM_BUG_ON_FOLIO(not folio_test_locked(folio), folio, "workingset_eviction: folio not locked")
     _workingset_clock[0] += 1
     return xa_mk_value(_workingset_clock[0])
 
 
 def reset_vmscan() -> None:
+    """Boot state: the eviction clock at 0 (harness)."""
     _workingset_clock[0] = 0
 
 
 # ---------------------------------------------------------------------------
 
 def is_page_cache_freeable(folio: folio) -> bool:
-    """Only the isolation reference and the swap cache's remain."""
+    """Only the isolation reference and the swap cache's remain.
+
+    The kernel's also allows one reference for filesystem private data
+    (none for swap or shmem folios).
+    Context: the folio is locked and isolated (pageout()).
+    Return: True if the reference count is 1 + the folio's pages.
+    """
     return folio_ref_count(folio) == 1 + (1 << folio.order)
 
 
 def __remove_mapping(folio: folio, reclaimed: bool) -> bool:
     """Remove a clean, unmapped folio from the swap cache (with a shadow) before freeing it.
 
+    The kernel's handles page-cache folios too; the model's callers pass
+    swap-cache folios only.
     Context: Caller must ensure the folio is locked, isolated and in the swap cache.
-    Return: True if removed (the folio's references are frozen to 0).
+    Return: True if removed (the folio's references are frozen to 0);
+    False if someone else holds a reference or the folio was redirtied
+    (the kernel's returns 1 or 0).
     """
     VM_BUG_ON_FOLIO(not folio_test_locked(folio), folio, "__remove_mapping: folio not locked")
     VM_BUG_ON_FOLIO(not folio_test_swapcache(folio), folio, "__remove_mapping: not a swap-cache folio")
@@ -166,10 +242,14 @@ def __remove_mapping(folio: folio, reclaimed: bool) -> bool:
 
 
 def pageout(folio: folio) -> int:
-    """Write a dirty folio out.  Context: folio locked; unlocked when the write was started.
+    """Write a dirty folio out: swap_writeout(), or shmem_writeout() for a shmem folio.
 
-    Return: PAGE_KEEP, PAGE_ACTIVATE, PAGE_SUCCESS (the write started) or
-    PAGE_CLEAN (it was clean after all).
+    Context: the folio is locked, isolated and dirty; no other lock held
+    (the write may sleep).
+    Return: PAGE_KEEP (pinned by someone else, still locked),
+    PAGE_ACTIVATE (the write refused it, still locked and redirtied),
+    PAGE_SUCCESS (the write started: the folio is unlocked) or PAGE_CLEAN
+    (it was clean after all, still locked).
     """
     # Anything but the isolation reference and the swap cache pins it.
     if not is_page_cache_freeable(folio):
@@ -194,9 +274,13 @@ def pageout(folio: folio) -> int:
 def shrink_folio_list(folio_list: list[folio], sc: scan_control) -> list[folio]:
     """Try to reclaim every isolated folio of ``folio_list``.
 
+    The kernel's leaves the unreclaimed folios on ``folio_list`` and returns
+    the number of pages reclaimed; the model returns them (the count is
+    ``sc.nr_reclaimed``).  A split's tails are appended to ``folio_list``
+    and visited in the same pass.
     Context: the folios are isolated from the LRU (one reference each); no
-    locks held.
-    Return: the folios that were not reclaimed (still isolated).
+    locks held; may sleep.
+    Return: the folios that were not reclaimed (still isolated, unlocked).
     """
     ret_folios: list[folio] = []
     for folio in folio_list:
@@ -303,6 +387,7 @@ def _activate_locked(folio: folio, ret_folios: list[folio]) -> None:
 
 
 def _keep_locked(folio: folio, ret_folios: list[folio]) -> None:
+    """The ``keep_locked:`` exit: unlock the folio and keep it (isolated) for the caller."""
     folio_unlock(folio)
     ret_folios.append(folio)
 
@@ -310,7 +395,9 @@ def _keep_locked(folio: folio, ret_folios: list[folio]) -> None:
 def reclaim_folio_list(folio_list: list[folio]) -> int:
     """Reclaim isolated folios as MADV_PAGEOUT asks; put back what is left.
 
-    Context: process context, no locks held.
+    The kernel's scans one node's folios, with references ignored.
+    Context: process context, no locks held; the folios are isolated (one
+    reference each).
     Return: the number of pages reclaimed.
     """
     sc = scan_control()
@@ -321,7 +408,14 @@ def reclaim_folio_list(folio_list: list[folio]) -> int:
 
 
 def reclaim_pages(folio_list: list[folio]) -> int:
-    """Reclaim a list of isolated folios (one node: the model has one)."""
+    """Reclaim a list of isolated folios (one node: the model has one).
+
+    The folios are deactivated first; the kernel's batches them per node
+    and runs with PF_MEMALLOC (memalloc_noreclaim_save()).
+    Context: process context (MADV_PAGEOUT), no locks held; the folios are
+    isolated (one reference each) and are put back or freed here.
+    Return: the number of pages reclaimed.
+    """
     for f in folio_list:
         f.PG_active = False
     if not folio_list:
@@ -374,8 +468,12 @@ def user_proactive_reclaim(nbytes: int, memcg: object) -> int:
     """Proactive reclaim of ``nbytes`` from ``memcg`` (a write to ``memory.reclaim``).
 
     Retries while reclaim makes progress, and MAX_RECLAIM_RETRIES times more
-    when it does not.
-    Return: 0, -EAGAIN (less than asked could be reclaimed) or -EINTR.
+    when it does not.  The kernel's parses ``buf`` (the size and the
+    ``swappiness=`` key) itself; the model gets the byte count.
+    Context: process context (the writer of memory.reclaim), no locks held;
+    may sleep.
+    Return: 0, -EAGAIN (less than asked could be reclaimed) or -EINTR (a
+    signal is pending); the kernel's also -EINVAL for a malformed buffer.
     """
     nr_to_reclaim = nbytes // 4096
     nr_reclaimed = 0
