@@ -128,6 +128,7 @@ from swaplab.kernel.dup import (
     folio_test_dirty,
     folio_test_ksm,
     folio_test_large,
+    folio_test_locked,
     folio_test_mlocked,
     folio_test_swapcache,
     folio_test_uptodate,
@@ -174,33 +175,57 @@ EHWPOISON_FOLIO: Any = "ERR_PTR(-EHWPOISON)"
 # Small helpers.
 
 def vm_normal_page(vma: vm_area_struct, addr: int, pte: pte_t) -> page | None:
-    """The page a present pte maps, or None for a special mapping (the zero page)."""
+    """The page a present pte maps, or None for a special mapping (the zero page).
+
+    Context: ``pte`` was read under the page-table lock, or the caller
+    otherwise keeps the mapping from changing (the page stays referenced).
+    Return: the page, or None for a special pte or the shared zero page.
+    """
     if pte.special or is_zero_page(pte.page):
         return None
     return pte.page
 
 
 def vm_normal_folio(vma: vm_area_struct, addr: int, pte: pte_t) -> folio | None:
+    """The folio of the page a present pte maps: vm_normal_page()'s folio.
+
+    Context: as vm_normal_page().
+    Return: the folio, or None for a special mapping (the zero page).
+    """
     p = vm_normal_page(vma, addr, pte)
     return p.folio if p is not None else None
 
 
 def is_cow_mapping(flags: int) -> bool:
+    """Private and possibly writable: writes copy (COW) rather than share."""
     return (flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE
 
 
 def maybe_mkwrite(pte: pte_t, vma: vm_area_struct) -> pte_t:
+    """The pte made writable if the VMA allows writing (VM_WRITE), else unchanged."""
     if vma.vm_flags & VM_WRITE:
         pte = pte_mkwrite(pte)
     return pte
 
 
 def vma_alloc_folio(gfp: int, order: int, vma: vm_area_struct, addr: int) -> folio | None:
-    """A new folio for an anonymous fault (content: zero-filled, token 0)."""
+    """A new folio of ``order`` for ``addr`` in ``vma`` (no NUMA policy: folio_alloc()).
+
+    Its pages hold content token 0 (zero-filled) as folio_alloc() makes them.
+    Context: process context; may sleep with GFP_HIGHUSER_MOVABLE (no
+    spinlock held).
+    Return: the folio with one reference, or None when the allocation
+    fails (the injected fault ``page_alloc``, or ``page_alloc_limit``).
+    """
     return folio_alloc(gfp, order)
 
 
 def vma_alloc_zeroed_movable_folio(vma: vm_area_struct, addr: int) -> folio | None:
+    """include/linux/highmem.h: a new zeroed order-0 folio for ``addr`` (__GFP_ZERO).
+
+    Context: process context; may sleep (no spinlock held).
+    Return: the folio with one reference, or None when the allocation fails.
+    """
     f = vma_alloc_folio(GFP_HIGHUSER_MOVABLE, 0, vma, addr)
     if f is not None:
         for p in f.pages:
@@ -209,14 +234,29 @@ def vma_alloc_zeroed_movable_folio(vma: vm_area_struct, addr: int) -> folio | No
 
 
 def copy_user_highpage(to: page, frm: page) -> None:
+    """include/linux/highmem.h: copy the content of user page ``frm`` to ``to``.
+
+    Context: the caller holds references on both pages; ``to`` is not
+    mapped yet (COW: the source is read with no page-table lock held).
+    Return: nothing.
+    """
     to.content = frm.content
 
 
 def folio_file_page(folio: folio, index: int) -> page:
+    """include/linux/pagemap.h: the page of ``folio`` for file (or swap) index ``index``."""
     return folio.pages[index & ((1 << folio.order) - 1)]
 
 
 def vmf_anon_prepare(vmf: vm_fault) -> int:
+    """Make sure the faulting VMA has an anon_vma before an anonymous folio is mapped.
+
+    The kernel's __vmf_anon_prepare() returns VM_FAULT_RETRY when only the
+    per-VMA lock is held and mmap_lock cannot be taken; the model's faults
+    always hold mmap_lock.
+    Context: mmap_lock held (read); no page-table lock; may sleep.
+    Return: 0, or VM_FAULT_OOM when anon_vma_prepare() fails.
+    """
     if anon_vma_prepare(vmf.vma):
         return VM_FAULT_OOM
     return 0
@@ -228,8 +268,13 @@ def vmf_anon_prepare(vmf: vm_fault) -> int:
 def handle_mm_fault(vma: vm_area_struct, address: int, flags: int) -> int:
     """Handle a user page fault at ``address``.
 
-    Context: mmap_lock held (read) by the faulting task.
-    Return: a vm_fault_t (0, VM_FAULT_MAJOR, or an error bit).
+    A reduction of handle_mm_fault() -> __handle_mm_fault(): no huge
+    pud/pmd mappings, no fault accounting; straight to handle_pte_fault().
+    Context: mmap_lock held (read) by the faulting task (the kernel's may
+    also run under the per-VMA lock only, FAULT_FLAG_VMA_LOCK; the model
+    always takes mmap_lock).
+    Return: a vm_fault_t: 0, VM_FAULT_MAJOR (the page was read from swap),
+    or an error bit (VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_HWPOISON).
     """
     lockdep_assert_held(vma.vm_mm.mmap_lock)
     vmf = vm_fault(vma, address & ~(PAGE_SIZE - 1), flags)
@@ -238,7 +283,14 @@ def handle_mm_fault(vma: vm_area_struct, address: int, flags: int) -> int:
 
 
 def handle_pte_fault(vmf: vm_fault) -> int:
-    """Dispatch on the pte: missing, swap, or present (write protection, young/dirty)."""
+    """Dispatch on the pte: missing, swap, or present (write protection, young/dirty).
+
+    Context: mmap_lock held (read); no page-table lock (the pte is read
+    without it and re-checked under it).
+    Return: the vm_fault_t of the handler (do_pte_missing(),
+    do_swap_page(), do_wp_page()), or 0 when the pte changed meanwhile or
+    only its young/dirty bits needed setting.
+    """
     if vmf.pmd is None:
         vmf.pte = None
     else:
@@ -269,8 +321,9 @@ def handle_pte_fault(vmf: vm_fault) -> int:
 def do_anonymous_page(vmf: vm_fault) -> int:
     """Map the zero page (read) or a new zeroed folio (write) at a never-touched address.
 
-    Context: mmap_lock held; no page-table lock.
-    Return: 0 or VM_FAULT_OOM.
+    Context: mmap_lock held (read); no page-table lock (taken here).
+    Return: 0 (also when the pte was populated meanwhile), VM_FAULT_OOM,
+    or VM_FAULT_SIGBUS for a shared VMA (a file mapping without vm_ops).
     """
     vma = vmf.vma
     mm = vma.vm_mm
@@ -319,7 +372,13 @@ def do_anonymous_page(vmf: vm_fault) -> int:
 
 
 def pte_range_none(pte: pte_ptr, nr_pages: int) -> bool:
-    """Are the ``nr_pages`` ptes from ``pte`` all none?  Context: PTL held (or not: a hint)."""
+    """Are the ``nr_pages`` ptes from ``pte`` all none?
+
+    Context: the page-table lock held, or not: the kernel's reads the ptes
+    locklessly (ptep_get_lockless()) and the answer is then only a hint,
+    re-checked under the lock.
+    Return: True if every one of them is none.
+    """
     return all(pte_none(ptep_get(pte + i)) for i in range(nr_pages))
 
 
@@ -328,8 +387,12 @@ def alloc_anon_folio(vmf: vm_fault) -> folio | None:
     naturally aligned range lies in the VMA (and its page of ptes) with every pte
     none, else order 0.  Zero-filled and charged to the mm owner's memcg.
 
-    Context: mmap_lock held; takes the page-table lock to look at the ptes.
-    Return: the folio (one reference), or None (VM_FAULT_OOM).
+    Context: mmap_lock held (read); no page-table lock held (the model
+    takes it to look at the ptes; the kernel's reads them locklessly);
+    may sleep.
+    Return: the folio (one reference), or None (VM_FAULT_OOM).  The
+    kernel's also returns ERR_PTR(-EAGAIN) when the page of ptes went away,
+    to retry the fault.
     """
     vma = vmf.vma
     orders = thp_vma_allowable_orders(vma, vma.vm_flags, (1 << PMD_ORDER) - 1)
@@ -367,11 +430,16 @@ def alloc_anon_folio(vmf: vm_fault) -> folio | None:
 
 
 def vma_is_anonymous(vma: vm_area_struct) -> bool:
+    """Is ``vma`` anonymous (no file; the kernel's tests for no vm_ops)?"""
     return vma.vm_file is None
 
 
 def do_pte_missing(vmf: vm_fault) -> int:
-    """A fault on a none pte: anonymous memory, or a page of the mapped file."""
+    """A fault on a none pte: anonymous memory, or a page of the mapped file.
+
+    Context: mmap_lock held (read); no page-table lock.
+    Return: the vm_fault_t of do_anonymous_page() or do_fault().
+    """
     if vma_is_anonymous(vmf.vma):
         return do_anonymous_page(vmf)
     return do_fault(vmf)
@@ -380,6 +448,11 @@ def do_pte_missing(vmf: vm_fault) -> int:
 def __do_fault(vmf: vm_fault) -> int:
     """vma->vm_ops->fault(): the only file the model maps is a shmem file.
 
+    The kernel's locks the folio itself when ->fault() returned it unlocked;
+    shmem_fault() always returns it locked (VM_FAULT_LOCKED).
+    Context: mmap_lock held (read); no page-table lock; may sleep (the
+    kernel's ->fault() may drop mmap_lock and return VM_FAULT_RETRY;
+    shmem_fault() in the model never does).
     Return: the vm_fault_t of shmem_fault(); on success ``vmf.page`` is set
     and its folio locked and referenced.
     """
@@ -387,11 +460,22 @@ def __do_fault(vmf: vm_fault) -> int:
     if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
         return ret
     VM_BUG_ON(not ret & VM_FAULT_LOCKED, "__do_fault: the page is not locked")
+    if __debug__:
+        VM_BUG_ON_FOLIO(not folio_test_locked(vmf.page.folio), vmf.page.folio,
+                        "__do_fault: VM_FAULT_LOCKED but the folio is not locked")
     return ret
 
 
 def set_pte_range(vmf: vm_fault, folio: folio, p: page, nr: int, addr: int) -> None:
-    """Map ``nr`` pages of a page-cache folio.  Context: PTL held, folio locked."""
+    """Map ``nr`` pages of a page-cache folio, from ``p`` at ``addr`` on.
+
+    The model's maps file folios only (no COW of a private file mapping)
+    and adds the rss counter itself (the kernel's caller finish_fault()
+    does).
+    Context: the page-table lock of ``vmf.pte`` is held and the ptes are
+    none; the folio is locked and holds a reference per pte to map.
+    Return: nothing.
+    """
     vma = vmf.vma
     write = bool(vmf.flags & FAULT_FLAG_WRITE)
     entry = pte_mkyoung(mk_pte(p))
@@ -406,7 +490,14 @@ def set_pte_range(vmf: vm_fault, folio: folio, p: page, nr: int, addr: int) -> N
 
 
 def finish_fault(vmf: vm_fault) -> int:
-    """Install the pte for the page __do_fault() found.  Return: 0 or VM_FAULT_NOPAGE."""
+    """Install the pte for the page __do_fault() found.
+
+    On success the fault's folio reference becomes the pte's.
+    Context: mmap_lock held (read); the folio of ``vmf.page`` is locked
+    and referenced; no page-table lock (taken here).
+    Return: 0, or VM_FAULT_NOPAGE when the pte was populated meanwhile
+    (the reference is then still the caller's).
+    """
     vma = vmf.vma
     p = vmf.page
     f = p.folio
@@ -435,6 +526,14 @@ def _fault_done(vmf: vm_fault, ret: int, shared_write: bool) -> int:
 
 
 def do_read_fault(vmf: vm_fault) -> int:
+    """A read fault on a none pte of a file VMA: look the page up and map it read-only.
+
+    No fault-around (shmem has no map_pages in the model).
+    Context: mmap_lock held (read); no page-table lock.
+    Return: __do_fault()'s error bits, or its vm_fault_t without
+    VM_FAULT_LOCKED (the kernel's leaves that bit set), with
+    VM_FAULT_NOPAGE when the pte was populated meanwhile.
+    """
     ret = __do_fault(vmf)
     if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
         return ret
@@ -442,6 +541,13 @@ def do_read_fault(vmf: vm_fault) -> int:
 
 
 def do_shared_fault(vmf: vm_fault) -> int:
+    """A write fault on a none pte of a shared file VMA: map the page writable and dirty it.
+
+    No ->page_mkwrite (shmem has none); the folio is dirtied as
+    fault_dirty_shared_page() does.
+    Context: mmap_lock held (read); no page-table lock.
+    Return: as do_read_fault().
+    """
     ret = __do_fault(vmf)
     if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
         return ret
@@ -451,8 +557,10 @@ def do_shared_fault(vmf: vm_fault) -> int:
 def do_fault(vmf: vm_fault) -> int:
     """A fault on a none pte of a file VMA (shared mappings only in the model).
 
-    Context: mmap_lock held; no page-table lock.
-    Return: a vm_fault_t (VM_FAULT_MAJOR after a swap-in read, or an error bit).
+    Context: mmap_lock held (read); no page-table lock.
+    Return: a vm_fault_t: 0 or VM_FAULT_MAJOR (after a swap-in read), maybe
+    with VM_FAULT_NOPAGE; VM_FAULT_SIGBUS for a write to a private file
+    mapping (do_cow_fault() is not modeled); or __do_fault()'s error bits.
     """
     vma = vmf.vma
     if not vmf.flags & FAULT_FLAG_WRITE:
@@ -465,7 +573,14 @@ def do_fault(vmf: vm_fault) -> int:
 def wp_can_reuse_anon_folio(folio: folio, vma: vm_area_struct) -> bool:
     """May a write fault reuse this anon folio in place?  (Only we hold it.)
 
-    Frees the folio's swap space on the way if nothing else uses it.
+    Frees the folio's swap space on the way if nothing else uses it.  The
+    kernel's decides for a large folio by comparing its mapcount with its
+    refcount (__wp_can_reuse_large_anon_folio()); the model's applies the
+    small-folio test to it (only a single reference allows reuse).
+    Context: the page-table lock is held (do_wp_page()); the folio is not
+    locked (trylocked here).
+    Return: True if reusable: the folio is then filed under the VMA's
+    anon_vma (folio_move_anon_rmap()) and unlocked again; False otherwise.
     """
     if folio_test_ksm(folio) or folio_ref_count(folio) > 3:
         return False
@@ -484,7 +599,12 @@ def wp_can_reuse_anon_folio(folio: folio, vma: vm_area_struct) -> bool:
 
 
 def wp_page_reuse(vmf: vm_fault, folio: folio | None) -> None:
-    """Make the pte writable and dirty in place.  Context: PTL held; released here."""
+    """Make the pte writable and dirty in place (the page is ours alone).
+
+    Context: the page-table lock is held and released here; a write fault
+    (FAULT_FLAG_WRITE); an anon folio's page is PageAnonExclusive.
+    Return: nothing.
+    """
     VM_BUG_ON(not vmf.flags & FAULT_FLAG_WRITE, "wp_page_reuse without FAULT_FLAG_WRITE")
     if folio is not None:
         VM_BUG_ON(folio_test_anon(folio) and not vmf.page.anon_exclusive,
@@ -498,9 +618,10 @@ def wp_page_reuse(vmf: vm_fault, folio: folio | None) -> None:
 def wp_page_copy(vmf: vm_fault) -> int:
     """Break COW: map a private copy (or a zeroed page instead of the zero page).
 
-    Context: mmap_lock held; the caller dropped the PTL; the old folio (if
-    any) carries a reference taken by do_wp_page().
-    Return: 0 or VM_FAULT_OOM.
+    Context: mmap_lock held (read); the caller dropped the PTL; the old
+    folio (if any) carries a reference taken by do_wp_page(), dropped here.
+    Return: 0 (also when the pte changed meanwhile: the fault is simply
+    retried), or VM_FAULT_OOM.
     """
     vma = vmf.vma
     mm = vma.vm_mm
@@ -565,7 +686,8 @@ def do_wp_page(vmf: vm_fault) -> int:
     only has to become exclusive: an exclusive page stays as it is, a shared
     one is copied and mapped read-only.  A copy of a KSM page counts
     ``cow_ksm``.
-    Context: the page-table lock is held (vmf.ptl) and released here.
+    Context: mmap_lock held (read); the page-table lock is held (vmf.ptl)
+    and released here.
     Return: 0 or VM_FAULT_OOM.
     """
     lockdep_assert_held(vmf.ptl)  # type: ignore[arg-type]
@@ -596,6 +718,8 @@ def should_try_to_free_swap(si: Any, folio: folio, vma: vm_area_struct, extra_re
                             fault_flags: int) -> bool:
     """After a swap-in mapped ``folio``: is freeing its swap space worth a try?
 
+    ``extra_refs`` is the number of references the new ptes hold.
+    Context: the folio is locked; the page-table lock is held (do_swap_page()).
     Return: True for a SWP_SYNCHRONOUS_IO device, when swap is full or the
     folio is mlocked, or for a write fault whose mapping is the folio's only
     user; False if the folio is not in the swap cache.
@@ -621,7 +745,9 @@ def can_swapin_thp(vmf: vm_fault, ptep: pte_ptr, nr_pages: int) -> bool:
     (exclusivity included) as the faulting pte, none of the slots may be in
     the swap cache, and the zeromap must be uniform over them (spec §5.4
     step 3; zswap is off).
-    Context: the PTL of the ptes is held.
+    Context: the PTL of the ptes is held; the swap device is pinned
+    (get_swap_device()).
+    Return: True if they may.
     """
     addr = vmf.address & ~((nr_pages << PAGE_SHIFT) - 1)
     idx = (vmf.address - addr) >> PAGE_SHIFT
@@ -638,7 +764,13 @@ def can_swapin_thp(vmf: vm_fault, ptep: pte_ptr, nr_pages: int) -> bool:
 
 
 def swap_zeromap_batch(entry: int, max_nr: int) -> int:
-    """mm/swap.h: how many slots from ``entry`` share its zeromap bit."""
+    """mm/swap.h: how many slots from ``entry`` share its zeromap bit.
+
+    Context: the swap device is pinned (get_swap_device()); lockless read
+    of the zeromap (the ptes' PTL keeps the slots in use).
+    Return: the batch length, 1 .. ``max_nr`` (the kernel's also reports
+    the bit through ``is_zeromap``).
+    """
     si = swap_entry_to_info(entry)
     zeromap: Any = si.zeromap  # type: ignore[union-attr]
     start = swp_offset(entry)
@@ -653,7 +785,12 @@ def swap_zeromap_batch(entry: int, max_nr: int) -> int:
 
 
 def non_swapcache_batch(entry: int, max_nr: int) -> int:
-    """mm/swap.h: how many slots from ``entry`` are not in the swap cache."""
+    """mm/swap.h: how many slots from ``entry`` are not in the swap cache.
+
+    Context: the swap device is pinned (get_swap_device()); a lockless
+    snapshot (the caller re-checks when it adds a folio to the cache).
+    Return: the number of leading slots without a cached folio, 0 .. ``max_nr``.
+    """
     nr = 0
     while nr < max_nr and not swap_cache_has_folio(entry + nr):
         nr += 1
@@ -661,7 +798,13 @@ def non_swapcache_batch(entry: int, max_nr: int) -> int:
 
 
 def thp_swap_suitable_orders(offset: int, addr: int, orders: int) -> int:
-    """Keep the orders for which the slot offset and the address have the same alignment."""
+    """Keep the orders for which the slot offset and the address have the same alignment.
+
+    The kernel's stops at the highest order that matches and keeps every
+    lower one (they all match then); the model tests each, the same set.
+    Context: any.
+    Return: the suitable subset of ``orders`` (a bitmask, 0 for none).
+    """
     out = 0
     for order in range(orders.bit_length()):
         nr = 1 << order
@@ -677,6 +820,10 @@ def alloc_swap_folio(vmf: vm_fault) -> folio | None:
     A large allocation or charge that fails counts ``swpin_fallback`` (and
     ``swpin_fallback_charge``) for its order and the next order is tried.
     The folio is charged to the memcg the slot was charged to (else the VMA's mm's).
+    Context: mmap_lock held (read); no page-table lock (taken here to look
+    at the ptes); the swap device is pinned (get_swap_device()); may sleep.
+    Return: the folio (one reference, charged, not locked), or None when
+    no order-0 folio could be allocated or charged.
     """
     vma = vmf.vma
     entry = pte_to_swp_entry(vmf.orig_pte)
@@ -717,9 +864,13 @@ def alloc_swap_folio(vmf: vm_fault) -> folio | None:
 def do_swap_page(vmf: vm_fault) -> int:
     """Fault in the page a swap pte refers to.
 
-    Context: mmap_lock held (read); no page-table lock, no folio lock.
-    Return: 0, VM_FAULT_MAJOR (the page was read from the device), or an
-    error bit (VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_HWPOISON).
+    Context: mmap_lock held (read); no page-table lock, no folio lock;
+    ``vmf.orig_pte`` was read without the page-table lock (re-checked
+    under it before mapping).
+    Return: 0 (also when the pte changed meanwhile or the device went
+    away), VM_FAULT_MAJOR (the page was read from the device), or an
+    error bit (VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_HWPOISON); a write
+    fault adds do_wp_page()'s result.
     """
     vma = vmf.vma
     mm = vma.vm_mm
@@ -930,7 +1081,8 @@ def copy_nonpresent_pte(dst_mm: mm_struct, src_mm: mm_struct, dst_pte: pte_ptr, 
                         rss: list[int]) -> int:
     """Copy a swap (or marker) pte to the child.
 
-    Context: both page-table locks held.
+    Context: both page-table locks held (the source's nested), both mms'
+    mmap_lock held for write; no sleeping.
     Return: 0, or -EIO when the swap count needs a continuation page that
     could not be allocated atomically (the caller retries with GFP_KERNEL).
     """
@@ -960,7 +1112,12 @@ def copy_present_pte(dst_vma: vm_area_struct, src_vma: vm_area_struct, dst_pte: 
                      src_pte: pte_ptr, addr: int, rss: list[int]) -> int:
     """Share a present page with the child, write-protected in both (COW).
 
-    Context: both page-table locks held.  Return: 0.
+    One pte at a time (the kernel's copy_present_ptes() batches a large
+    folio's ptes and returns how many it copied).
+    Context: both page-table locks held, both mms' mmap_lock held for
+    write; no sleeping.
+    Return: 0, or -EAGAIN when the page may be pinned and must be copied
+    for the child (never in the model: no GUP pins).
     """
     pte = ptep_get(src_pte)
     p = vm_normal_page(src_vma, addr, pte)
@@ -984,8 +1141,10 @@ def copy_present_pte(dst_vma: vm_area_struct, src_vma: vm_area_struct, dst_pte: 
 def copy_pte_range(dst_vma: vm_area_struct, src_vma: vm_area_struct, addr: int, end: int) -> int:
     """Copy the ptes of ``[addr, end)`` (inside one page of ptes) to the child.
 
-    Context: both mms' mmap_lock held for write.
-    Return: 0 or -ENOMEM.
+    Context: both mms' mmap_lock held for write; no page-table lock (both
+    are taken here); may sleep between batches.
+    Return: 0, or -ENOMEM when a swap count continuation cannot be
+    allocated.
     """
     dst_mm = dst_vma.vm_mm
     src_mm = src_vma.vm_mm
@@ -1036,10 +1195,14 @@ def copy_pte_range(dst_vma: vm_area_struct, src_vma: vm_area_struct, addr: int, 
 def copy_page_range(dst_vma: vm_area_struct, src_vma: vm_area_struct) -> int:
     """Copy the page tables of ``src_vma`` to the child's ``dst_vma``.
 
-    Context: both mms' mmap_lock held for write.  Return: 0 or -ENOMEM.
+    Context: both mms' mmap_lock held for write (dup_mmap()); may sleep.
+    Return: 0, or -ENOMEM.
     """
     if src_vma.anon_vma is None:
         return 0                                   # vma_needs_copy(): nothing to copy
+    if __debug__:
+        if is_cow_mapping(src_vma.vm_flags):
+            lockdep_assert_held(src_vma.vm_mm.mmap_lock)   # vma_assert_write_locked(src_vma)
     addr = src_vma.vm_start
     end = src_vma.vm_end
     while addr < end:
@@ -1071,11 +1234,22 @@ class mmu_gather:
 
 
 def tlb_gather_mmu(mm: mm_struct, fullmm: bool = False) -> mmu_gather:
+    """mm/mmu_gather.c: start a TLB batch for zapping ``mm`` (tlb_gather_mmu_fullmm() with ``fullmm``).
+
+    Context: mmap_lock held, or the mm is exiting (``fullmm``); no
+    page-table lock.
+    Return: the new, empty batch.
+    """
     return mmu_gather(mm, fullmm)
 
 
 def tlb_finish_mmu(tlb: mmu_gather) -> None:
-    """Flush the TLB batch: free_pages_and_swap_cache()."""
+    """Flush the TLB batch: free_pages_and_swap_cache().
+
+    Context: as tlb_gather_mmu(); no page-table lock held (the folios'
+    last references may be dropped here).
+    Return: nothing.
+    """
     folios = tlb.folios
     tlb.folios = []
     free_pages_and_swap_cache(folios)
@@ -1084,7 +1258,11 @@ def tlb_finish_mmu(tlb: mmu_gather) -> None:
 def swap_pte_batch(start_ptep: pte_ptr, max_nr: int, pte: pte_t) -> int:
     """mm/internal.h: how many consecutive ptes hold consecutive entries of one device.
 
-    Return: the batch length, at least 1.
+    The entries must also be charged to the same memcg (swap cgroup id) and
+    carry the same pte bits as ``pte``.
+    Context: the page-table lock of the ptes is held; ``pte`` is the swap
+    pte at ``start_ptep``.
+    Return: the batch length, 1 .. ``max_nr``.
     """
     expected_pte = pte_next_swp_offset(pte)
     entry = pte_to_swp_entry(pte)
@@ -1109,7 +1287,13 @@ def pte_move_swp_offset(pte: pte_t, delta: int) -> pte_t:
 
 
 def lookup_swap_cgroup_id(entry: int) -> int:
-    """mm/swap_cgroup.c: the memcg id a slot is charged to (0: none)."""
+    """mm/swap_cgroup.c: the memcg id a slot is charged to (0: none).
+
+    Context: any; the slot is in use (a swap pte refers to it, under its
+    page-table lock), so its record is stable.
+    Return: the memcg id, or 0 when the slot is not charged (or its device
+    is gone).
+    """
     si = swap_entry_to_info(entry)
     if si is None:
         return 0
@@ -1119,7 +1303,12 @@ def lookup_swap_cgroup_id(entry: int) -> int:
 
 def zap_present_ptes(tlb: mmu_gather, vma: vm_area_struct, pte: pte_ptr, ptent: pte_t,
                      addr: int, rss: list[int]) -> int:
-    """Clear a present pte; its folio's reference goes to the TLB batch.  Return: 1."""
+    """Clear a present pte; its folio's reference goes to the TLB batch.
+
+    One pte at a time (the kernel's batches the ptes of a large folio).
+    Context: the page-table lock is held.
+    Return: 1, the number of ptes processed.
+    """
     mm = vma.vm_mm
     p = vm_normal_page(vma, addr, ptent)
     ptep_get_and_clear(mm, addr, pte)
@@ -1143,7 +1332,12 @@ def mm_counter(folio: folio) -> int:
 
 def zap_nonpresent_ptes(tlb: mmu_gather, vma: vm_area_struct, pte: pte_ptr, ptent: pte_t,
                         max_nr: int, addr: int, rss: list[int]) -> int:
-    """Clear swap ptes (batched) and drop their swap references.  Return: ptes cleared."""
+    """Clear swap ptes (batched) and drop their swap references.
+
+    Other non-present ptes (markers) are just cleared.
+    Context: the page-table lock is held.
+    Return: the number of ptes cleared, 1 .. ``max_nr``.
+    """
     nr = 1
     if pte_is_swap_entry(ptent):
         entry = pte_to_swp_entry(ptent)
@@ -1159,7 +1353,10 @@ def zap_nonpresent_ptes(tlb: mmu_gather, vma: vm_area_struct, pte: pte_ptr, pten
 def zap_pte_range(tlb: mmu_gather, vma: vm_area_struct, addr: int, end: int) -> None:
     """Zap the ptes of ``[addr, end)`` (inside one page of ptes).
 
-    Context: mmap_lock held; takes the page-table lock.
+    Context: mmap_lock held, or the mm is exiting; or the file's
+    i_mmap_rwsem (unmap_mapping_range()); no page-table lock (taken here).
+    Return: nothing (the kernel's returns the address it stopped at, to go
+    on after a resched).
     """
     mm = vma.vm_mm
     rss = [0] * NR_MM_COUNTERS
@@ -1185,6 +1382,11 @@ def zap_pte_range(tlb: mmu_gather, vma: vm_area_struct, addr: int, end: int) -> 
 
 
 def unmap_page_range(tlb: mmu_gather, vma: vm_area_struct, addr: int, end: int) -> None:
+    """Zap ``[addr, end)`` of ``vma``, one page of ptes at a time.
+
+    Context: as zap_pte_range(); may sleep between pages of ptes.
+    Return: nothing.
+    """
     while addr < end:
         nxt = min((addr + PMD_SIZE) & ~(PMD_SIZE - 1), end)
         zap_pte_range(tlb, vma, addr, nxt)
@@ -1193,7 +1395,12 @@ def unmap_page_range(tlb: mmu_gather, vma: vm_area_struct, addr: int, end: int) 
 
 
 def unmap_vmas(tlb: mmu_gather, vmas: list[vm_area_struct], start: int, end: int) -> None:
-    """Zap every VMA of ``vmas`` over ``[start, end)``.  Context: mmap_lock held."""
+    """Zap every VMA of ``vmas`` over ``[start, end)``.
+
+    Context: mmap_lock held for write (munmap), or the mm is exiting
+    (exit_mmap()); no page-table lock; may sleep.
+    Return: nothing.
+    """
     for vma in vmas:
         s = max(start, vma.vm_start)
         e = min(end, vma.vm_end)
@@ -1202,7 +1409,12 @@ def unmap_vmas(tlb: mmu_gather, vmas: list[vm_area_struct], start: int, end: int
 
 
 def zap_page_range_single(vma: vm_area_struct, address: int, size: int) -> None:
-    """Zap ``[address, address + size)`` of one VMA (MADV_DONTNEED).  Context: mmap_lock held."""
+    """Zap ``[address, address + size)`` of one VMA (MADV_DONTNEED).
+
+    Context: mmap_lock held (read for MADV_DONTNEED), or the file's
+    i_mmap_rwsem (unmap_mapping_range()); no page-table lock; may sleep.
+    Return: nothing.
+    """
     tlb = tlb_gather_mmu(vma.vm_mm)
     unmap_page_range(tlb, vma, address, address + size)
     tlb_finish_mmu(tlb)
@@ -1211,9 +1423,10 @@ def zap_page_range_single(vma: vm_area_struct, address: int, size: int) -> None:
 def unmap_mapping_range(mapping: Any, holebegin: int, holelen: int, even_cows: bool) -> None:
     """Zap the ptes of every VMA mapping bytes ``[holebegin, holebegin + holelen)`` of a file.
 
-    ``holelen`` 0 means to the end of the file.  Context: process context;
-    takes i_mmap_rwsem and each VMA's page-table locks (not mmap_lock: the
-    VMAs are found through the file).
+    ``holelen`` 0 means to the end of the file.
+    Context: process context; takes i_mmap_rwsem and each VMA's page-table
+    locks (not mmap_lock: the VMAs are found through the file).
+    Return: nothing.
     """
     first_index = holebegin >> PAGE_SHIFT
     last_index = -1 if not holelen else first_index + ((holelen + PAGE_SIZE - 1) >> PAGE_SHIFT) - 1
