@@ -1201,7 +1201,8 @@ def copy_page_range(dst_vma: vm_area_struct, src_vma: vm_area_struct) -> int:
     if src_vma.anon_vma is None:
         return 0                                   # vma_needs_copy(): nothing to copy
     if __debug__:
-        if is_cow_mapping(src_vma.vm_flags):
+        is_cow = is_cow_mapping(src_vma.vm_flags)
+        if is_cow:
             lockdep_assert_held(src_vma.vm_mm.mmap_lock)   # vma_assert_write_locked(src_vma)
     addr = src_vma.vm_start
     end = src_vma.vm_end
