@@ -79,6 +79,7 @@ def _swapon(name: str, size: int, kind: str = "ssd") -> None:
 def _fill(fraction: float) -> int:
     """Swap out order-9 folios until ``fraction`` of the device is in use."""
     si = swapfile.swap_info[0]
+    assert si is not None
     target = int(si.pages * fraction)
     n = 0
     # One struct folio serves every swap-out in turn, as the page allocator
@@ -200,6 +201,7 @@ def memory_and_ratio(size: int, n: int) -> tuple[float, float]:
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     si = swapfile.swap_info[0]
+    assert si is not None
     bytes_per_slot = (after - before) / si.max
     big_rate = _cycle_rate(n)
     return bytes_per_slot, small_rate / big_rate

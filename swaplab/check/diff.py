@@ -132,13 +132,13 @@ def _observe_devices() -> dict[int, DeviceObs]:
 
 def _observe_ptes(world: Any) -> dict[str, tuple[tuple[int, str, tuple[int, int] | None], ...]]:
     """Every non-none pte of every live process: (address, state, slot of a swap pte)."""
-    out = {}
+    out: dict[str, tuple[tuple[int, str, tuple[int, int] | None], ...]] = {}
     for name in sorted(world.processes):
         proc = world.processes[name]
         mm = proc.task.mm if proc.alive else None
         if mm is None:
             continue
-        rows = []
+        rows: list[tuple[int, str, tuple[int, int] | None]] = []
         for idx in sorted(mm.pgd):
             base = idx << PMD_SHIFT
             ptes = mm.pgd[idx].ptes

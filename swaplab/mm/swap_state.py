@@ -144,8 +144,9 @@ def __swap_cache_del_folio(ci: swap_cluster_info, folio: folio, entry: int,
     ci_start = swp_offset(entry) % SWAPFILE_CLUSTER
     new_tb = shadow_swp_to_tb(shadow) if shadow else 0
     if __debug__:
-        VM_WARN_ON_FOLIO([*map(ci.table.get, range(ci_start, ci_start + nr_pages))].count(folio)
-                         != nr_pages, folio,
+        VM_WARN_ON_FOLIO([*map(ci.table.get,  # type: ignore[union-attr]
+                               range(ci_start, ci_start + nr_pages))].count(folio) != nr_pages,
+                         folio,
                          "swap table word does not point to the folio being deleted")
     __swap_table_set_range(ci, ci_start, nr_pages, new_tb)
     if not ci.table:

@@ -382,7 +382,7 @@ def rb_erase(node: rb_node, root: rb_root) -> None:
             child.rb_parent = successor
         tmp = node.rb_left
         successor.rb_left = tmp
-        tmp.rb_parent = successor
+        tmp.rb_parent = successor  # type: ignore[union-attr]
         __rb_change_child(node, successor, node.rb_parent, root)
         if child2 is not None:
             child2.rb_parent = parent

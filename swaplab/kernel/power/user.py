@@ -298,7 +298,7 @@ def snapshot_ioctl(data: snapshot_data, cmd: int,
     else:
         error = 0
         if cmd == SNAPSHOT_AVAIL_SWAP_SIZE:
-            size = count_swap_pages(data.swap, 1)
+            size = count_swap_pages(data.swap, True)
             size <<= PAGE_SHIFT
             value = size
         elif cmd == SNAPSHOT_ALLOC_SWAP_PAGE:
