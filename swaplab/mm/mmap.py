@@ -22,7 +22,7 @@ from swaplab.include.linux.mm_types import (
     vm_area_struct,
 )
 from swaplab.include.linux.mmdebug import VM_WARN_ON
-from swaplab.include.linux.pgtable import PAGE_SHIFT, PAGE_SIZE, PMD_SHIFT, PTRS_PER_PTE, pte_none
+from swaplab.include.linux.pgtable import PAGE_SHIFT, PAGE_SIZE, PMD_SHIFT, pte_table_none
 from swaplab.kernel.locking import lockdep_assert_held, mutex_lock, mutex_unlock
 
 EINVAL = 22
@@ -105,7 +105,7 @@ def free_pgtables(mm: mm_struct, start: int, end: int) -> None:
         lo, hi = idx << PMD_SHIFT, (idx + 1) << PMD_SHIFT
         if any(v.vm_start < hi and v.vm_end > lo for v in mm.mmap):
             continue
-        VM_WARN_ON(not all(pte_none(table.ptes[i]) for i in range(PTRS_PER_PTE)),
+        VM_WARN_ON(not pte_table_none(table),
                    "free_pgtables: freeing a page of ptes that still maps something")
         del mm.pgd[idx]
 

@@ -281,15 +281,22 @@ MAX_SWAPFILES_SHIFT_ = MAX_SWAPFILES_SHIFT  # re-exported for readers of the ent
 class ptdesc:
     """struct ptdesc: one page of PTRS_PER_PTE ptes and its lock ``ptl``.
 
-    ``ptes`` are guarded by ``ptl``.
+    ``ptes`` are guarded by ``ptl``.  ``swap_ptes`` is the checkers' index
+    of the swap ptes among them (pte index -> swap entry), which the
+    kernel's struct has not: every pte store goes through the setters
+    below (set_pte_at(), set_ptes(), ptep_get_and_clear(), pte_clear(),
+    ptep_set_wrprotect()), which keep it, so the reference ledger
+    (swaplab/check/ledger.py) reads a table's swap entries without walking
+    its 512 ptes.
     """
 
-    __slots__ = ("index", "ptes", "ptl")
+    __slots__ = ("index", "ptes", "ptl", "swap_ptes")
 
     def __init__(self, index: int) -> None:
         self.ptes: list[pte_t] = [_pte_none] * PTRS_PER_PTE
         self.ptl: lock_t = spinlock_t("ptlock")
         self.index = index
+        self.swap_ptes: dict[int, int] = {}
 
     def __repr__(self) -> str:
         return f"<ptdesc {self.index:#x}>"
@@ -358,28 +365,40 @@ def ptep_get(ptep: pte_ptr) -> pte_t:
 ptep_get_lockless = ptep_get
 
 
+def _set_pte(table: ptdesc, idx: int, pte: pte_t) -> None:
+    """Store ``pte`` at ``idx`` of ``table`` (the one store of every setter below).
+
+    Keeps ``table.swap_ptes``, the index of the table's swap ptes.
+    """
+    table.ptes[idx] = pte
+    if pte.kind == PTE_SWAP:
+        table.swap_ptes[idx] = pte.entry
+    elif table.swap_ptes:
+        table.swap_ptes.pop(idx, None)
+
+
 def set_pte_at(mm: mm_struct, addr: int, ptep: pte_ptr, pte: pte_t) -> None:
-    ptep.table.ptes[ptep.idx] = pte
+    _set_pte(ptep.table, ptep.idx, pte)
 
 
 def set_ptes(mm: mm_struct, addr: int, ptep: pte_ptr, pte: pte_t, nr: int) -> None:
     """Set ``nr`` consecutive ptes starting at ``ptep``: a present pte maps the
     following pages of its folio (the pfn advances), as in the kernel."""
-    ptes = ptep.table.ptes
-    ptes[ptep.idx] = pte
+    table = ptep.table
+    _set_pte(table, ptep.idx, pte)
     if nr > 1 and pte.kind == PTE_PRESENT and pte.page is not None:
         pages = pte.page.folio.pages
         first = pte.page.idx
         for i in range(1, nr):
-            ptes[ptep.idx + i] = replace(pte, page=pages[first + i])
+            _set_pte(table, ptep.idx + i, replace(pte, page=pages[first + i]))
     else:
         for i in range(1, nr):
-            ptes[ptep.idx + i] = pte
+            _set_pte(table, ptep.idx + i, pte)
 
 
 def ptep_get_and_clear(mm: mm_struct, addr: int, ptep: pte_ptr) -> pte_t:
     old = ptep.table.ptes[ptep.idx]
-    ptep.table.ptes[ptep.idx] = _pte_none
+    _set_pte(ptep.table, ptep.idx, _pte_none)
     return old
 
 
@@ -387,8 +406,19 @@ ptep_clear_flush = ptep_get_and_clear
 
 
 def pte_clear(mm: mm_struct, addr: int, ptep: pte_ptr) -> None:
-    ptep.table.ptes[ptep.idx] = _pte_none
+    _set_pte(ptep.table, ptep.idx, _pte_none)
 
 
 def ptep_set_wrprotect(mm: mm_struct, addr: int, ptep: pte_ptr) -> None:
-    ptep.table.ptes[ptep.idx] = pte_wrprotect(ptep.table.ptes[ptep.idx])
+    _set_pte(ptep.table, ptep.idx, pte_wrprotect(ptep.table.ptes[ptep.idx]))
+
+
+def pte_table_none(table: ptdesc) -> bool:
+    """Every pte of ``table`` is none (pte_none()).
+
+    A table cleared by the setters holds the one none pte, ``__pte(0)``, in
+    every entry: counting it is a C-speed scan; only a table holding another
+    pte is looked at pte by pte.
+    """
+    ptes = table.ptes
+    return ptes.count(_pte_none) == PTRS_PER_PTE or all(map(pte_none, ptes))
