@@ -165,11 +165,11 @@ class Ledger:
         if not problems and not self.reported:
             return 0
         present: dict[tuple[str, Any], Any] = {}
-        for kind, msg, entry in problems:
-            key = (kind, entry if entry is not None else msg)
+        for kind, msg, where in problems:
+            key = (kind, where if where is not None else msg)
             present[key] = msg
             if self.reported.get(key) != msg:
-                report(kind, msg, function=self.entry_point(), entry=entry)
+                report(kind, msg, function=self.entry_point(), entry=where)
         self.reported = present
         return len(problems)
 
@@ -182,7 +182,7 @@ class Ledger:
 _USED_MARK = bytes(0 if b in (0, SWAP_MAP_BAD) else 1 for b in range(256))
 
 
-def _ones(marks: bytes, off: int) -> Iterator[int]:
+def _ones(marks: bytes | bytearray, off: int) -> Iterator[int]:
     """The offsets of the 1s in ``marks``, from ``off`` (the first) on."""
     while off >= 0:
         yield off

@@ -115,7 +115,7 @@ class Shrinker(Generic[T]):
         key = tuple(candidate)          # ops are frozen values
         if key in self.seen:
             return False
-        self.seen.add(key)
+        self.seen.add(key)  # type: ignore[arg-type]
         self.calls += 1
         if self.test(candidate):
             self.best = candidate
@@ -174,7 +174,7 @@ class Shrinker(Generic[T]):
         while i < len(self.best):
             for simpler in self.best[i].simpler():
                 candidate = self.best[:i] + [simpler] + self.best[i + 1:]  # type: ignore[list-item]
-                if self.consider(candidate):
+                if self.consider(candidate):  # type: ignore[arg-type]
                     break
             i += 1
 
@@ -356,7 +356,7 @@ def renumber(ops: list[ProgramOp]) -> list[ProgramOp]:
             value = getattr(s, attr, None)
             if isinstance(value, str):          # (Device.file is a flag)
                 changes[attr] = canon(value, prefix)
-        out.append(ProgramOp(dataclasses.replace(s, **changes)))
+        out.append(ProgramOp(dataclasses.replace(s, **changes)))  # type: ignore[arg-type]
     return out
 
 

@@ -749,7 +749,7 @@ class World:
             pmd = pmd_off(proc.mm, addr)
             pte = ptep_get(pte_offset_map(pmd, addr)) if pmd is not None else None  # type: ignore[arg-type]
             if pte is not None and pte_present(pte):
-                states.append("C" if pte.page.folio.PG_swapcache else "P")
+                states.append("C" if pte.page.folio.PG_swapcache else "P")  # type: ignore[union-attr]
                 continue
             entry = xa_load(mapping.i_pages, i)
             if entry is None:
