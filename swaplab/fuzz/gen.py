@@ -254,19 +254,7 @@ class _Machine:
         self._ready = False
         self._live: list[_Proc] = []
         self._anon: list[_Proc] = []
-        self.rules: list[tuple[str, int, Callable[[], bool], Callable[[], Stmt]]] = []
-        for name in Weights.rule_names():
-            weight = getattr(weights, name)
-            if weight > 0:
-                self.rules.append((name, weight, getattr(self, f"can_{name}"),
-                                   getattr(self, f"rule_{name}")))
-        # The rules grouped by predicate, in Weights order (a group at its first rule).
-        by_pred: dict[Any, tuple[Callable[[], bool], list[tuple[str, int, Any]]]] = {}
-        for name, weight, can, rule in self.rules:
-            by_pred.setdefault(getattr(can, "__func__", can), (can, []))[1].append(
-                (name, weight, rule))
-        self.groups = [(can, [n for n, _, _ in g], [w for _, w, _ in g], [r for _, _, r in g],
-                        any(n in _BOOSTED for n, _, _ in g)) for can, g in by_pred.values()]
+        self.groups = _rule_groups(weights)
 
     # -- drawing
     def below(self, n: int) -> int:
@@ -297,16 +285,18 @@ class _Machine:
         self._ready = any(p.ksm_pairs() for p in self._live)
         # Rules sharing a predicate (the eleven anon page operations...) ask it once;
         # one draw picks the rule: first its group, then the rule inside the group.
-        enabled: list[tuple[list[int], list[Callable[[], Stmt]]]] = []
+        enabled: list[tuple[list[int], list[Callable[[_Machine], Stmt]]]] = []
         cum: list[int] = []
         total = 0
-        for can, names, weights, rules, boosted in self.groups:
-            if can():
+        for can, weights, group_total, rules, boosted in self.groups:
+            if can(self):
                 if boosted:
-                    weights = [w * self.boost(n) if n in _BOOSTED else w
-                               for n, w in zip(names, weights)]
+                    weights = weights.copy()
+                    for i, name in boosted:
+                        weights[i] *= self.boost(name)
+                    group_total = sum(weights)
                 enabled.append((weights, rules))
-                total += sum(weights)
+                total += group_total
                 cum.append(total)
         if not enabled:
             return None
@@ -318,7 +308,7 @@ class _Machine:
             if r < w:
                 break
             r -= w
-        stmt: Stmt = rules[i]()
+        stmt: Stmt = rules[i](self)
         self.out.append(stmt)
         return stmt
 
@@ -713,6 +703,34 @@ class _Machine:
 _BOOSTED = frozenset(("device", "process", "swapon", "map", "merge", "ksm_run", "ksm_scan",
                       "dontneed", "pageout", "swapoff"))
 """The rules :meth:`_Machine.boost` may raise."""
+
+_RuleGroup = tuple[Callable[[_Machine], bool], list[int], int,
+                   list[Callable[[_Machine], Stmt]], list[tuple[int, str]]]
+_groups_of: dict[tuple[int, ...], list[_RuleGroup]] = {}
+
+
+def _rule_groups(weights: Weights) -> list[_RuleGroup]:
+    """The enabled rules (weight > 0) grouped by predicate, in Weights order.
+
+    A group is (predicate, weights, their sum, rules, the boosted rules as
+    (position, name)); a group sits at the place of its first rule.  The
+    functions are the _Machine methods, called with the machine.  Made
+    once per distinct weights.
+    """
+    names = Weights.rule_names()
+    key = tuple(getattr(weights, name) for name in names)
+    groups = _groups_of.get(key)
+    if groups is None:
+        by_pred: dict[Any, list[tuple[str, int, Any]]] = {}
+        for name, weight in zip(names, key):
+            if weight > 0:
+                by_pred.setdefault(getattr(_Machine, f"can_{name}"), []).append(
+                    (name, weight, getattr(_Machine, f"rule_{name}")))
+        groups = _groups_of[key] = [
+            (can, [w for _, w, _ in g], sum(w for _, w, _ in g), [r for _, _, r in g],
+             [(i, n) for i, (n, _, _) in enumerate(g) if n in _BOOSTED])
+            for can, g in by_pred.items()]
+    return groups
 
 
 def generate_with(choices: Choices, weights: Weights | None = None, n_ops: int = 30) -> Program:
