@@ -103,7 +103,16 @@ _DISCARD_FLAGS = {"all": SWAP_FLAG_DISCARD,
 
 def _world_accepts(method: str, param: str) -> bool:
     fn = getattr(World, method, None)
-    return fn is not None and param in _inspect.signature(fn).parameters
+    if fn is None:
+        return False
+    params = _parameters.get(fn)
+    if params is None:
+        params = _parameters[fn] = frozenset(_inspect.signature(fn).parameters)
+    return param in params
+
+
+# World method -> its parameter names (a method replaced on World is looked at anew).
+_parameters: dict[Any, frozenset[str]] = {}
 
 
 def _needs(stmt: Stmt) -> str | None:
