@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import signal
@@ -98,3 +99,30 @@ def test_dask_local_cluster_campaign(tmp_path):
     local = run_campaign(CampaignConfig(db=str(tmp_path / "local"), jobs=2, **cfg))
     assert on_dask["programs"] == 120
     assert on_dask["findings"] and _signature(on_dask) == _signature(local)
+
+
+def test_coverage_sampling_backs_off_once_no_new_function_is_hit():
+    from swaplab.fuzz.campaign import PROFILE_EVERY, PROFILE_EVERY_MAX, next_profiled_program
+    ran, gap, gaps = 0, PROFILE_EVERY, []
+    for found in (True, False, False, True, False, False, False, False, False, False):
+        ran, gap = next_profiled_program(ran, gap, found)
+        gaps.append(gap)
+    assert gaps == [32, 64, 128, 32, 64, 128, 256, 512, 512, 512]
+    assert (PROFILE_EVERY, PROFILE_EVERY_MAX) == (32, 512)
+    assert ran == sum(gaps)
+
+
+def test_campaign_reports_the_modeled_functions_it_hit(tmp_path):
+    from swaplab.fuzz.campaign import modeled_functions, run_job
+    cfg = CampaignConfig(db=str(tmp_path / "a"), variant="mainline", seed=0, seconds=None,
+                         programs=100)
+    hit = []
+    for db in ("a", "b"):
+        hit.append(set())
+        run_job(dataclasses.replace(cfg, db=str(tmp_path / db)), 0,
+                lambda e: hit[-1].update(e.get("functions", ())))
+    assert hit[0] == hit[1]                  # the same programs are profiled, run after run
+    assert hit[0] <= modeled_functions()
+    # program 0 is profiled: its swapon, page-out and swapoff paths are there
+    assert {"sys_swapon", "folio_alloc_swap", "sys_swapoff", "try_to_unuse"} <= hit[0]
+    assert len(hit[0]) > 150
