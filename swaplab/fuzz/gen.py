@@ -292,8 +292,8 @@ class _Machine:
             if can(self):
                 if boosted:
                     weights = weights.copy()
-                    for i, name in boosted:
-                        weights[i] *= self.boost(name)
+                    for i, boost in boosted:
+                        weights[i] *= boost(self)
                     group_total = sum(weights)
                 enabled.append((weights, rules))
                 total += group_total
@@ -319,32 +319,60 @@ class _Machine:
         on, a process with memory; identical pages made mergeable, ksmd
         started and scanning, a mapping dropped, pages swapped out, KSM
         unmerging, swapoff.  Each boost only raises odds: any order stays
-        possible.
+        possible.  A rule's boost is its method ``boost_<name>`` (none: 1).
         """
+        fn = getattr(self, f"boost_{name}", None)
+        return 1 if fn is None else int(fn())
+
+    def boost_device(self) -> int:
+        return 2 * self.w.boost if not self.s.devices else 1
+
+    def boost_process(self) -> int:
+        return 2 * self.w.boost if not self._live else 1
+
+    def boost_swapon(self) -> int:
+        for d in self.s.devices:
+            if d.on:
+                return 1
+        return self.w.boost
+
+    def boost_map(self) -> int:
+        for p in self._live:
+            if p.anon is None:
+                return self.w.boost
+        return 1
+
+    def boost_merge(self) -> int:
+        for p in self._live:
+            if len(p.patterns) > 1 and not p.ksm_pairs():
+                return self.w.boost
+        return 1
+
+    def boost_ksm_run(self) -> int:
+        s = self.s
+        if s.ksm_swapped and s.ksm_run != 2:
+            return 2 * self.w.boost
+        return 2 * self.w.boost if self._ready and s.ksm_run != 1 else 1
+
+    def boost_ksm_scan(self) -> int:
+        return 2 * self.w.boost if self._ready and not self.s.scanned else 1
+
+    def boost_dontneed(self) -> int:
+        for _, g in self.s.ksm_groups:
+            if len(g) > 1:
+                return 2 * self.w.boost
+        return 1
+
+    def boost_pageout(self) -> int:
+        for _, g in self.s.ksm_groups:
+            if len(g) == 1:
+                return 2 * self.w.boost
+        return 1
+
+    def boost_swapoff(self) -> int:
         s = self.s
         b = self.w.boost
-        if name in ("device", "process"):
-            return 2 * b if not (s.devices if name == "device" else self._live) else 1
-        if name == "swapon":
-            return b if not any(d.on for d in s.devices) else 1
-        if name == "map":
-            return b if any(p.anon is None for p in self._live) else 1
-        if name == "merge":
-            return b if any(len(p.patterns) > 1 and not p.ksm_pairs() for p in self._live) else 1
-        ready = self._ready             # computed once a step
-        if name == "ksm_run":
-            if s.ksm_swapped and s.ksm_run != 2:
-                return 2 * b
-            return 2 * b if ready and s.ksm_run != 1 else 1
-        if name == "ksm_scan":
-            return 2 * b if ready and not s.scanned else 1
-        if name == "dontneed":
-            return 2 * b if any(len(g) > 1 for _, g in s.ksm_groups) else 1
-        if name == "pageout":
-            return 2 * b if any(len(g) == 1 for _, g in s.ksm_groups) else 1
-        if name == "swapoff":
-            return 4 * b if s.ksm_swapped and s.ksm_run == 2 else b if s.swapped else 1
-        return 1
+        return 4 * b if s.ksm_swapped and s.ksm_run == 2 else b if s.swapped else 1
 
     def new_name(self, prefix: str) -> str:
         self.s.names += 1
@@ -700,12 +728,8 @@ class _Machine:
         return Sleep(ms=self.pick((None, 10, 1000)))
 
 
-_BOOSTED = frozenset(("device", "process", "swapon", "map", "merge", "ksm_run", "ksm_scan",
-                      "dontneed", "pageout", "swapoff"))
-"""The rules :meth:`_Machine.boost` may raise."""
-
 _RuleGroup = tuple[Callable[[_Machine], bool], list[int], int,
-                   list[Callable[[_Machine], Stmt]], list[tuple[int, str]]]
+                   list[Callable[[_Machine], Stmt]], list[tuple[int, Callable[[_Machine], int]]]]
 _groups_of: dict[tuple[int, ...], list[_RuleGroup]] = {}
 
 
@@ -713,7 +737,7 @@ def _rule_groups(weights: Weights) -> list[_RuleGroup]:
     """The enabled rules (weight > 0) grouped by predicate, in Weights order.
 
     A group is (predicate, weights, their sum, rules, the boosted rules as
-    (position, name)); a group sits at the place of its first rule.  The
+    (position, boost)); a group sits at the place of its first rule.  The
     functions are the _Machine methods, called with the machine.  Made
     once per distinct weights.
     """
@@ -728,7 +752,8 @@ def _rule_groups(weights: Weights) -> list[_RuleGroup]:
                     (name, weight, getattr(_Machine, f"rule_{name}")))
         groups = _groups_of[key] = [
             (can, [w for _, w, _ in g], sum(w for _, w, _ in g), [r for _, _, r in g],
-             [(i, n) for i, (n, _, _) in enumerate(g) if n in _BOOSTED])
+             [(i, getattr(_Machine, f"boost_{n}")) for i, (n, _, _) in enumerate(g)
+              if hasattr(_Machine, f"boost_{n}")])
             for can, g in by_pred.items()]
     return groups
 
