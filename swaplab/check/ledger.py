@@ -17,14 +17,15 @@ fuzz run gets one finding per bug.
 
 Cost: every check is complete -- every slot of every device, every swap
 pte, every shmem entry, every extent, every cluster -- and nothing is
-carried over from the last check but what was reported.  It is cheap
-because nothing is walked one element at a time in Python where a C-speed
-operation does: a page table's swap ptes are read from its index
-(``ptdesc.swap_ptes``, kept by the pte setters of
-swaplab/include/linux/pgtable.py) rather than from its 512 ptes; the used
-slots of a device are found by a regular expression over ``swap_map``; the
-structural invariants compare whole byte ranges (invariants.py).  A fuzz
-step costs a few microseconds of checking.
+carried over from the last check but what was reported (``full=True`` is
+therefore no different).  It is cheap because nothing is walked one
+element at a time in Python where a C-speed operation does: a page
+table's swap ptes are read from its index (``ptdesc.swap_ptes``, kept by
+the pte setters of swaplab/include/linux/pgtable.py) rather than from its
+512 ptes; the used slots of a device are marked with ``bytes.translate``
+and found with ``bytes.find``; the structural invariants count and scan
+whole byte ranges the same way (invariants.py).  A fuzz step costs under
+ten microseconds of checking.
 """
 
 from __future__ import annotations
