@@ -281,6 +281,11 @@ class _Run:
             self.rc = None
             self.world.oops_recover()
             self.oopses.append({"step": step, "line": stmt.line, "message": str(e)})
+            # A fork that oopsed made no process: later statements naming it are refused.
+            child = stmt.child if isinstance(stmt, Fork) else \
+                stmt.name if isinstance(stmt, NewProcess) else None
+            if child is not None and child not in self.procs:
+                self.failed_forks[child] = stmt.line
         except InvalidScenario as e:
             if e.line is None:
                 raise InvalidScenario(f"'{stmt.text()}': {e.msg}", self.program.filename,

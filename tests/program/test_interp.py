@@ -142,3 +142,15 @@ def test_fork_failure_is_the_rc() -> None:
 def test_deterministic() -> None:
     results = [run("p fork c\nc read\np exit\n") for _ in range(3)]
     assert results[0] == results[1] == results[2]
+
+
+def test_a_process_whose_fork_oopsed_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from swaplab.sim.oops import KernelOops
+
+    def fork_oopses(self, parent, name):  # type: ignore[no-untyped-def]
+        raise KernelOops("fork: test BUG")
+    monkeypatch.setattr(World, "fork", fork_oopses)
+    prog = parse_program("device ram0 1M sync\nprocess p\np map 4\n", "t.swp")
+    with pytest.raises(InvalidScenario, match=r"^t.swp:3:1: 'p map 4': process p does not "
+                       r"exist: its fork failed \(line 2\)"):
+        run_program(prog)
