@@ -18,7 +18,7 @@ from typing import Any
 
 from swaplab.check.findings import _skip_code, report
 from swaplab.kernel import locking
-from swaplab.kernel.locking import lock_t, task_struct
+from swaplab.kernel.locking import chain_key, lock_t, task_struct
 
 
 class Lockdep:
@@ -54,9 +54,7 @@ class Lockdep:
                 del held[i]
                 # Rebuild the chain keys above the removed lock.
                 for j in range(i, len(held)):
-                    h = held[j]
-                    h.chain_key = (held[j - 1].chain_key << locking.LOCK_CLASS_BITS
-                                   | h.key.chain_id) if j else h.key.chain_id
+                    held[j].chain_key = chain_key(held[j - 1] if j else None, held[j])
                 return
         if lock.owner is None:
             report("lock-not-held", f"unlock of {lock.name}, which is not locked", depth=1)

@@ -187,6 +187,17 @@ def _busy(lock: lock_t) -> None:
         _hooks.busy(lock, task)
 
 
+def chain_key(below: lock_t | None, lock: lock_t) -> int:
+    """The key of the held chain when ``lock`` is taken on top of ``below`` (None: first).
+
+    lockdep's iterate_chain_key(): the held classes' numbers packed
+    LOCK_CLASS_BITS apart.  spin_lock() writes it out (the hot path).
+    """
+    if below is None:
+        return lock.key.chain_id
+    return below.chain_key << LOCK_CLASS_BITS | lock.key.chain_id
+
+
 def spin_lock(lock: lock_t) -> None:
     if lock.owner is not None:
         _busy(lock)
@@ -247,8 +258,7 @@ def spin_trylock(lock: lock_t) -> bool:
     if _hooks is not None:
         lock.acquire_site = _getframe(_CALLER)
         held = task.held_locks
-        lock.chain_key = (held[-1].chain_key << LOCK_CLASS_BITS | lock.key.chain_id
-                          if held else lock.key.chain_id)
+        lock.chain_key = chain_key(held[-1] if held else None, lock)
         held.append(lock)
     return True
 

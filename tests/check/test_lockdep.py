@@ -70,3 +70,24 @@ def test_held_by_other_task_is_a_hang(kernel):
     with pytest.raises(KernelOops):
         spin_lock(lock)
     assert [f.kind for f in findings.log.findings] == ["hang"]
+
+
+def test_out_of_order_unlock_rebuilds_the_chain_above(kernel):
+    # Take A, B, C; drop B first.  C's chain key is then A -> C's, so a lock
+    # taken on top is validated as the chain A, C, D -- the chain lockdep
+    # would look up -- and not as A, B, C, D.
+    from swaplab.kernel import locking
+    from swaplab.kernel.locking import chain_key, get_current
+    a, b, c, d = (spinlock_t(f"lock_{n}") for n in "ABCD")
+    for lock in (a, b, c):
+        spin_lock(lock)
+    spin_unlock(b)
+    assert get_current().held_locks == [a, c]
+    assert c.chain_key == chain_key(a, c) != chain_key(b, c)
+    spin_lock(d)
+    assert d.chain_key == chain_key(c, d)
+    assert chain_key(c, d) in locking._lock_chains
+    assert chain_key(a, d) not in locking._lock_chains
+    for lock in (d, c, a):
+        spin_unlock(lock)
+    assert get_current().held_locks == [] and kernel.findings == []
