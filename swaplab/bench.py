@@ -149,15 +149,11 @@ def cycles_checks_on_built(n: int) -> tuple[float, str]:
     """
     if not os.path.isdir(os.path.join(CHECKS_BUILD, "swaplab")):
         return cycles_checks_on(n), "source"
-    code = ("import json; import swaplab.kernel.locking as l; "
-            "from swaplab.bench import cycles_checks_on, lock_findings; "
-            f"print(json.dumps([lock_findings({SELF_CHECK_PROGRAM!r}), cycles_checks_on({n}), "
-            "l.__file__]))")
-    out = subprocess.run([sys.executable, "-c", code], check=True, cwd=CHECKS_BUILD,
-                         capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(
-                             [CHECKS_BUILD] + [p for p in sys.path if p])))
-    found, rate, where = json.loads(out.stdout.strip().splitlines()[-1])
+    found, rate, where = _run_child(
+        CHECKS_BUILD, [],
+        "import swaplab.kernel.locking as l; "
+        "from swaplab.bench import cycles_checks_on, lock_findings; "
+        f"out = [lock_findings({SELF_CHECK_PROGRAM!r}), cycles_checks_on({n}), l.__file__]")
     if found != lock_findings():
         raise RuntimeError(f"{CHECKS_BUILD}: its findings differ from the source's: {found}")
     if not where.startswith(CHECKS_BUILD) or where.endswith(".py"):
@@ -173,18 +169,27 @@ def cycles_checks_off(n: int) -> tuple[float, str]:
     mypyc) when it exists, else the source under ``python -O``.
     Return: (cycles per second, which build ran: "mypyc" or "source").
     """
-    code = ("import json,sys; from swaplab.bench import cycles_checks_off_here; "
-            "import swaplab; "
-            f"print(json.dumps([cycles_checks_off_here({n}), swaplab.__file__]))")
     build = compiled_build()
-    path = ([build] if build else []) + [p for p in sys.path if p]
-    # Run outside the source tree: `-c` puts the working directory first on sys.path.
-    cwd = build or os.path.dirname(COMPILED)
-    out = subprocess.run([sys.executable, "-O", "-c", code], check=True, cwd=cwd,
-                         capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(path)))
-    rate, where = json.loads(out.stdout.strip().splitlines()[-1])
+    rate, where = _run_child(build, ["-O"],
+                             "import swaplab; from swaplab.bench import cycles_checks_off_here; "
+                             f"out = [cycles_checks_off_here({n}), swaplab.__file__]")
     return float(rate), "mypyc" if build and where.startswith(build) else "source"
+
+
+def _run_child(build: str | None, flags: list[str], code: str) -> Any:
+    """Run ``code`` (which sets ``out``) in a child Python on ``build`` (None: the source).
+
+    The child runs outside the source tree (``-c`` puts the working
+    directory first on sys.path), with ``build`` first on its path.
+    Return: ``out``, passed back as JSON.
+    """
+    path = ([build] if build else []) + [p for p in sys.path if p]
+    result = subprocess.run([sys.executable, *flags, "-c",
+                             f"import json; {code}; print(json.dumps(out))"],
+                            check=True, cwd=build or os.path.dirname(COMPILED),
+                            capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(path)))
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def memory_and_ratio(size: int, n: int) -> tuple[float, float]:
@@ -217,7 +222,9 @@ def run_bench(quick: bool = False) -> dict[str, Any]:
     rate, build = cycles_checks_on_built(n)
     result["cycles_per_s_checks_on"] = round(rate)
     result["checks_on_build"] = build
-    result["cycles_per_s_checks_on_source"] = round(cycles_checks_on(n))
+    # Without a checked build the figure above is the source's already.
+    result["cycles_per_s_checks_on_source"] = round(rate if build == "source"
+                                                    else cycles_checks_on(n))
     bps, ratio = memory_and_ratio(big, n)
     result["bytes_per_slot_1tib" if not quick else "bytes_per_slot_4gib"] = round(bps, 3)
     result["op_cost_ratio_1tib_vs_1gib" if not quick else "op_cost_ratio_4gib_vs_1gib"] = \
